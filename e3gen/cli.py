@@ -1,0 +1,85 @@
+"""The `e3gen` command line: build, info (and the commands other modules register)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+
+def _cmd_build(args) -> int:
+    from e3gen.build import build
+
+    report = build(args.lmax, Path(args.out) if args.out else None, force=args.force, check=args.check)
+    print(report.format() if report.stage_seconds else f"up to date: {report.path}")
+    if args.check:
+        if report.differences:
+            print(f"check FAILED: {report.path} differs from a fresh build:", *report.differences, sep="\n  ")
+            return 1
+        print(f"check passed: {report.path} is byte-for-byte what this e3gen builds")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import e3gen
+    from e3gen import store
+
+    print(f"e3gen {e3gen.__version__}")
+    for label, root in (("shipped", store.shipped_root()), ("cache", store.cache_root())):
+        builds = store.list_builds(root)
+        print(f"{label} builds in {root}:" if builds else f"{label} builds in {root}: none")
+        for path in builds:
+            status = store.verify_build(path)
+            summary = (status.manifest or {}).get("summary", {})
+            detail = (
+                f"{summary.get('coupling_paths', '?')} coupling paths, {summary.get('nonzero_terms', '?')} terms"
+                if status.manifest
+                else ""
+            )
+            print(f"  lmax={status.lmax:<3} {status.describe():<8} {detail}")
+            if not status.ok:
+                print(f"           rebuild with: {store.rebuild_command(path, status.lmax)}")
+    return 0
+
+
+def _lmax(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lmax needs an integer such as 3, got {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="e3gen", description="Compiler for E(3)-equivariant kernels (e3nn conventions).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="derive, verify and generate the kernels for one lmax")
+    b.add_argument("--lmax", type=_lmax, required=True, help="largest l to generate (0..12)")
+    b.add_argument("--out", help="folder that receives lmax<L>/ (default: the shipped e3gen.generated folder)")
+    b.add_argument("--check", action="store_true", help="compare a fresh build with the one on disk; write nothing")
+    b.add_argument("--force", action="store_true", help="rebuild even if an up-to-date build is there")
+    b.set_defaults(run=_cmd_build)
+
+    i = sub.add_parser("info", help="list the builds e3gen can load and whether they verify")
+    i.set_defaults(run=_cmd_info)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from e3gen.build import BuildArgumentError
+    from e3gen.store import BuildError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (BuildArgumentError, BuildError) as error:
+        print(f"e3gen {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"e3gen {args.command}: error: {error.strerror or error} ({error.filename})", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

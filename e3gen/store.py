@@ -1,0 +1,239 @@
+"""Where builds live on disk and how they are trusted.
+
+A build for lmax L is a folder `lmax<L>/` (a Python package) holding the generated modules and a
+`manifest.json` that records the e3gen version, the sympy version, the options, the hashes of the
+IR, of the templates and of the compiler's own source, one sha256 per file, and the certificate.
+
+* `install_build` writes atomically: files go to a temporary sibling folder which is renamed into
+  place under an exclusive lock, so an interrupted build leaves the previous one intact and two
+  concurrent builds cannot interleave their files.
+* `verify_build` is what the runtime calls before importing anything: it recomputes every file
+  hash and compares the recorded compiler and template hashes with the running e3gen, so edited,
+  corrupt or stale builds are refused with the command that rebuilds them.
+* Builds are searched for in the shipped package (`e3gen.generated`) and then in the user cache:
+  `$E3GEN_CACHE_DIR`, else `$XDG_CACHE_HOME/e3gen`, else `~/.cache/e3gen`, in a folder per e3gen
+  version.
+
+This module never imports sympy or torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import e3gen
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+# Sources whose change can change what a build contains; a build made by other sources is stale.
+COMPILER_SOURCES = ("symbolic", "ir", "codegen", "build.py", "store.py")
+
+
+class BuildError(RuntimeError):
+    """A build is missing, corrupt, edited or stale; the message names the command that fixes it."""
+
+
+def build_dirname(lmax: int) -> str:
+    return f"lmax{lmax}"
+
+
+def shipped_root() -> Path:
+    """The folder of the `e3gen.generated` package (the repository's `generated/` in a checkout)."""
+    import e3gen.generated
+
+    return Path(next(iter(e3gen.generated.__path__)))
+
+
+def cache_root() -> Path:
+    """The user cache for builds made on demand, one subfolder per e3gen version."""
+    if os.environ.get("E3GEN_CACHE_DIR"):
+        base = Path(os.environ["E3GEN_CACHE_DIR"])
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "e3gen"
+    return base / e3gen.__version__
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def compiler_sha256() -> str:
+    """Hash of the compiler's source files (line endings normalised), in a fixed order."""
+    package = Path(e3gen.__file__).parent
+    digest = hashlib.sha256()
+    for name in COMPILER_SOURCES:
+        path = package / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for source in files:
+            digest.update(source.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(source.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def make_manifest(lmax: int, files: Dict[str, bytes], *, ir_sha256: str, template_sha256: str,
+                  sympy_version: str, certificate: dict, summary: dict) -> bytes:
+    manifest = {
+        "format": FORMAT,
+        "e3gen_version": e3gen.__version__,
+        "sympy_version": sympy_version,
+        "options": {"lmax": lmax},
+        "ir_sha256": ir_sha256,
+        "template_sha256": template_sha256,
+        "compiler_sha256": compiler_sha256(),
+        "certificate": certificate,
+        "summary": summary,
+        "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
+    }
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+@contextlib.contextmanager
+def locked(folder: Path, exclusive: bool) -> Iterator[None]:
+    """An advisory lock on `folder/.e3gen.lock` (POSIX flock; a no-op where flock is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        handle = open(folder / ".e3gen.lock", "a+")
+    except OSError:
+        if exclusive:
+            raise
+        yield  # a read-only install: nobody can be writing there
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_build(root: Path, lmax: int, files: Dict[str, bytes]) -> Path:
+    """Write `files` as `root/lmax<L>/` atomically, replacing any previous build there."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / build_dirname(lmax)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=root))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a build is not
+        for name, data in files.items():
+            with open(staging / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        with locked(root, exclusive=True):
+            retired = None
+            if target.exists():
+                retired = root / f".{target.name}.old-{uuid.uuid4().hex}"
+                os.rename(target, retired)
+            os.rename(staging, target)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@dataclass
+class BuildStatus:
+    path: Path
+    lmax: int
+    problems: List[str] = field(default_factory=list)
+    manifest: Optional[dict] = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        return "ok" if self.ok else "; ".join(self.problems)
+
+
+def rebuild_command(path: Path, lmax: int) -> str:
+    root = path.parent
+    if root.resolve() == shipped_root().resolve():
+        return f"e3gen build --lmax {lmax} --force"
+    return f"e3gen build --lmax {lmax} --out {root} --force"
+
+
+def verify_build(path: Path) -> BuildStatus:
+    """Check a build folder against its manifest and against the running e3gen."""
+    path = Path(path)
+    lmax = _lmax_of(path)
+    status = BuildStatus(path, lmax)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        status.problems.append(f"no {MANIFEST} in {path}")
+        return status
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        recorded = manifest["files"]
+    except (ValueError, KeyError, TypeError) as error:
+        status.problems.append(f"{manifest_path} is unreadable ({error})")
+        return status
+    status.manifest = manifest
+    if manifest.get("format") != FORMAT or manifest.get("options", {}).get("lmax") != lmax:
+        status.problems.append(f"{MANIFEST} does not describe an lmax={lmax} build of this format")
+    for name, expected in sorted(recorded.items()):
+        file = path / name
+        if not file.is_file():
+            status.problems.append(f"{name} is missing")
+        elif sha256_bytes(file.read_bytes()) != expected:
+            status.problems.append(f"{name} was edited or is corrupt (sha256 differs from {MANIFEST})")
+    extra = sorted(p.name for p in path.glob("*.py") if p.name not in recorded)
+    if extra:
+        status.problems.append(f"unexpected files {extra}")
+    if manifest.get("e3gen_version") != e3gen.__version__:
+        status.problems.append(f"stale: built by e3gen {manifest.get('e3gen_version')}, running {e3gen.__version__}")
+    elif manifest.get("compiler_sha256") != compiler_sha256():
+        status.problems.append("stale: built by a different version of e3gen's compiler sources")
+    else:
+        from e3gen.codegen.render import template_sha256
+
+        if manifest.get("template_sha256") != template_sha256():
+            status.problems.append("stale: built from different templates")
+    if not manifest.get("certificate", {}).get("passed"):
+        status.problems.append("its exact certificate did not pass")
+    return status
+
+
+def require_valid(path: Path) -> BuildStatus:
+    status = verify_build(path)
+    if not status.ok:
+        raise BuildError(
+            f"refusing to load the e3gen build at {path}: {status.describe()}. "
+            f"Rebuild it with: {rebuild_command(path, status.lmax)}"
+        )
+    return status
+
+
+def _lmax_of(path: Path) -> int:
+    name = Path(path).name
+    if not (name.startswith("lmax") and name[4:].isdigit()):
+        raise BuildError(f"{path} is not a build folder (expected a name like lmax3)")
+    return int(name[4:])
+
+
+def list_builds(root: Path) -> List[Path]:
+    """Build folders under root, by increasing lmax."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith("lmax") and p.name[4:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[4:]))

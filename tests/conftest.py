@@ -1,0 +1,47 @@
+"""Shared test setup: a bounded, reproducible hypothesis profile and an isolated build cache.
+
+Hypothesis profile "ci" (the default): no deadline (shared, noisy machines), a bounded number of
+examples, and the falsifying example printed with a reproduction blob. Set E3GEN_HYPOTHESIS_PROFILE
+to "thorough" for more examples. Run with `--hypothesis-seed N` to repeat a run exactly; .ci/run
+prints the seed it uses.
+"""
+
+import os
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=20,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=500)
+settings.load_profile(os.environ.get("E3GEN_HYPOTHESIS_PROFILE", "ci"))
+
+# Builds made on demand during the tests go to a private cache, never the user's.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="e3gen-test-cache-")
+os.environ.setdefault("E3GEN_CACHE_DIR", _SESSION_CACHE)
+
+
+def pytest_report_header(config):
+    seed = config.getoption("hypothesis_seed", default=None)
+    profile = os.environ.get("E3GEN_HYPOTHESIS_PROFILE", "ci")
+    return [
+        f"e3gen: hypothesis profile {profile!r}, seed {seed if seed is not None else 'random (pass --hypothesis-seed)'}",
+        f"e3gen: build cache {os.environ['E3GEN_CACHE_DIR']}",
+    ]
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty E3GEN_CACHE_DIR and no builds imported yet; restored afterwards."""
+    from e3gen.runtime import loader
+
+    monkeypatch.setenv("E3GEN_CACHE_DIR", str(tmp_path / "cache"))
+    loader.clear_loaded()
+    yield tmp_path / "cache"
+    loader.clear_loaded()

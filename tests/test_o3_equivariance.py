@@ -1,0 +1,112 @@
+"""Equivariance of spherical harmonics, Wigner D and Clebsch-Gordan, for every l up to the built lmax.
+
+Strategy: hypothesis draws an element of O(3) (a rotation, times the inversion half the time) and
+random vectors. Tolerances: 1e-12 in float64 (coefficients are exact, so only rounding remains)
+and 1e-5 in float32.
+"""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from e3gen import o3
+from e3gen.runtime.loader import load_kernels
+from e3gen.symbolic.certificate import coupling_triples
+from e3gen.testing import o3_elements, rotations
+
+LMAX = load_kernels(0).lmax  # the shipped build: every l it covers is tested
+SEEDS = st.integers(0, 2**31 - 1)
+
+
+def _vectors(seed, n, dtype):
+    return torch.randn(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+@pytest.mark.parametrize("l", range(LMAX + 1))
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@given(g=o3_elements(), seed=SEEDS)
+def test_spherical_harmonics_are_equivariant(l, dtype, tol, g, seed):
+    irreps = o3.Irreps.spherical_harmonics(LMAX)[l : l + 1]  # l with parity (-1)^l
+    x = _vectors(seed, 16, dtype)
+    R = g.to(dtype)
+    D = irreps.D_from_matrix(g).to(dtype)
+    for normalization in ("component", "norm", "integral"):
+        rotated_first = o3.spherical_harmonics(l, x @ R.T, True, normalization)
+        rotated_after = o3.spherical_harmonics(l, x, True, normalization) @ D.T
+        torch.testing.assert_close(rotated_first, rotated_after, rtol=0, atol=tol)
+
+
+@given(g=o3_elements(), seed=SEEDS)
+def test_unnormalized_harmonics_are_equivariant_homogeneous_polynomials(g, seed):
+    x = _vectors(seed, 16, torch.float64) * 3
+    irreps = o3.Irreps.spherical_harmonics(LMAX)
+    D = irreps.D_from_matrix(g)
+    y = o3.spherical_harmonics(irreps, x, False, "component")
+    torch.testing.assert_close(o3.spherical_harmonics(irreps, x @ g.T, False, "component"), y @ D.T, rtol=1e-12, atol=1e-10)
+    scale = 1.7
+    ls = torch.tensor([l for l in range(LMAX + 1) for _ in range(2 * l + 1)], dtype=torch.float64)
+    torch.testing.assert_close(o3.spherical_harmonics(irreps, scale * x, False, "component"), y * scale**ls, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("l", range(LMAX + 1))
+@given(g1=o3_elements(), g2=o3_elements())
+def test_D_is_a_representation_of_O3(l, g1, g2):
+    for p in (1, -1):
+        ir = o3.Irrep(l, p)
+        d = ir.D_from_matrix(g1 @ g2)
+        torch.testing.assert_close(d, ir.D_from_matrix(g1) @ ir.D_from_matrix(g2), rtol=0, atol=1e-12)
+        torch.testing.assert_close(d @ d.T, torch.eye(2 * l + 1, dtype=d.dtype), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("l", range(LMAX + 1))
+@given(r1=rotations(), r2=rotations())
+def test_wigner_D_of_euler_angles_is_a_representation(l, r1, r2):
+    # Euler angles lose digits near gimbal lock (beta = 0 or pi), before any D is computed:
+    # compose the angles exactly instead of recovering them from matrices.
+    a1, b1, c1 = o3.matrix_to_angles(r1)
+    a2, b2, c2 = o3.matrix_to_angles(r2)
+    d1, d2 = o3.wigner_D(l, a1, b1, c1), o3.wigner_D(l, a2, b2, c2)
+    r12 = o3.angles_to_matrix(a1, b1, c1) @ o3.angles_to_matrix(a2, b2, c2)
+    torch.testing.assert_close(d1 @ d2, o3.Irrep(l, 1).D_from_matrix(r12), rtol=0, atol=1e-12)
+
+
+@given(r=rotations())
+def test_wigner_D_of_l1_is_the_rotation_matrix(r):
+    torch.testing.assert_close(o3.wigner_D(1, *o3.matrix_to_angles(r)), r, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("l1,l2,l3", coupling_triples(LMAX))
+@given(g=rotations(), seed=SEEDS)
+def test_clebsch_gordan_kernels_are_equivariant(l1, l2, l3, g, seed):
+    angles = o3.matrix_to_angles(g)
+    d1, d2, d3 = (o3.wigner_D(l, *angles) for l in (l1, l2, l3))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(8, 2 * l1 + 1, dtype=torch.float64, generator=gen)
+    y = torch.randn(8, 2 * l2 + 1, dtype=torch.float64, generator=gen)
+    kernel = load_kernels(LMAX).coupling_kernel(l1, l2, l3)
+    torch.testing.assert_close(kernel(x @ d1.T, y @ d2.T), kernel(x, y) @ d3.T, rtol=0, atol=1e-12)
+    # and the table: C is invariant under D1 (x) D2 (x) D3
+    c = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
+    torch.testing.assert_close(torch.einsum("ijk,ia,jb,kc->abc", c, d1, d2, d3), c, rtol=0, atol=1e-12)
+
+
+def test_zero_vector_maps_to_zero_with_finite_gradients():
+    x = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    y = o3.spherical_harmonics([0, 1, 2, 3], x, normalize=True, normalization="component")
+    assert torch.equal(y.detach(), torch.tensor([[1.0] + [0.0] * 15] * 2, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.isfinite(grad).all()
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match=r"vectors of shape \[..., 3\], got shape \(4, 2\)"):
+        o3.spherical_harmonics(2, torch.zeros(4, 2), True)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        o3.spherical_harmonics(2, torch.zeros(4, 3), True, "unit")
+    with pytest.raises(ValueError, match="parity"):
+        o3.spherical_harmonics("0e + 2o", torch.zeros(4, 3), True)
+    with pytest.raises(ValueError, match="triangle"):
+        o3.wigner_3j(1, 1, 3)
+    with pytest.raises(ValueError, match="l >= 0"):
+        o3.spherical_harmonics(-1, torch.zeros(4, 3), True)

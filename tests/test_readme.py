@@ -24,3 +24,16 @@ def test_ci_runs_the_readme_test_command():
     _, tests = readme_commands()
     lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
     assert tests in lines
+
+
+def test_every_subpackage_is_declared_in_pyproject():
+    """A subpackage missing from pyproject's list would be left out of the wheel."""
+    import tomllib
+
+    declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(path.parent.relative_to(REPO).parts)
+        for path in (REPO / "e3gen").rglob("__init__.py")
+        if "__pycache__" not in path.parts
+    }
+    assert on_disk <= declared, f"add {sorted(on_disk - declared)} to [tool.setuptools] packages"

@@ -71,9 +71,14 @@ def test_wigner_D_of_euler_angles_is_a_representation(l, r1, r2):
     torch.testing.assert_close(d1 @ d2, o3.Irrep(l, 1).D_from_matrix(r12), rtol=0, atol=1e-12)
 
 
-@given(r=rotations())
-def test_wigner_D_of_l1_is_the_rotation_matrix(r):
-    torch.testing.assert_close(o3.wigner_D(1, *o3.matrix_to_angles(r)), r, rtol=0, atol=1e-12)
+ANGLE = st.floats(-10.0, 10.0, allow_nan=False)
+
+
+@given(r=rotations(), a=ANGLE, b=ANGLE, c=ANGLE)
+def test_D1_is_the_rotation_matrix(r, a, b, c):
+    torch.testing.assert_close(o3.Irrep("1o").D_from_matrix(r), r, rtol=0, atol=1e-14)
+    angles = [torch.tensor(v, dtype=torch.float64) for v in (a, b, c)]
+    torch.testing.assert_close(o3.wigner_D(1, *angles), o3.angles_to_matrix(*angles), rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("l1,l2,l3", coupling_triples(LMAX))

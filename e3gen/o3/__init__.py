@@ -9,11 +9,27 @@ from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._rotation import *  # noqa: F401,F403 - the rotation helpers, listed in its __all__
 from e3gen.o3._rotation import __all__ as _rotation_names
 from e3gen.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
+from e3gen.o3._tensor_product import (
+    ElementwiseTensorProduct,
+    FullTensorProduct,
+    FullyConnectedTensorProduct,
+    Instruction,
+    TensorProduct,
+    TensorSquare,
+    channelwise_tensor_product,
+)
 from e3gen.o3._wigner import so3_generators, wigner_3j, wigner_D
 
 __all__ = [
     "Irrep",
     "Irreps",
+    "Instruction",
+    "TensorProduct",
+    "FullyConnectedTensorProduct",
+    "FullTensorProduct",
+    "ElementwiseTensorProduct",
+    "TensorSquare",
+    "channelwise_tensor_product",
     "SphericalHarmonics",
     "spherical_harmonics",
     "so3_generators",

@@ -178,9 +178,10 @@ def _plan(irreps_in1: Irreps, irreps_in2: Irreps, irreps_out: Irreps, instructio
 
 
 def _group_clebsch_gordan(group: _Group) -> torch.Tensor:
-    """[2l2+1, (2l1+1) * K] float64: the group's blocks wigner_3j(l1, l2, l) side by side
-    (K = sum 2l+1), laid out so that x2 @ it gives R[b, i, k] = sum_j C_ijk x2_j."""
-    c = torch.cat([wigner_3j(group.l1, group.l2, l, dtype=torch.float64) for l in group.l_outs], dim=2)
+    """[2l2+1, (2l1+1) * K] float64: the group's blocks c_step * wigner_3j(l1, l2, l) side by side
+    (K = sum 2l+1), laid out so that x2 @ it gives R[b, i, k] = sum_j c C_ijk x2_j. Folding each
+    instruction's path coefficient c into its columns saves a pass over the outputs."""
+    c = torch.cat([s.coefficient * wigner_3j(group.l1, group.l2, s.l_out, dtype=torch.float64) for s in group.steps], dim=2)
     return c.permute(1, 0, 2).reshape(2 * group.l2 + 1, -1).contiguous()
 
 
@@ -278,19 +279,20 @@ class TensorProduct(torch.nn.Module):
         mask = [torch.full((mul * ir.dim,), float(i in live_outputs)) for i, (mul, ir) in enumerate(self.irreps_out)]
         self.register_buffer("output_mask", torch.cat(mask) if mask else torch.ones(0))
         # Plain ints for forward: it never touches Irreps objects (cheaper, and nothing for
-        # torch.compile to guard on).
+        # torch.compile to guard on). Inputs and weights are split once into blocks: the backward
+        # of one split is one concatenation, where each slice would zero-fill a whole gradient.
+        self._sizes1 = [mul * ir.dim for mul, ir in self.irreps_in1]
+        self._sizes2 = [mul * ir.dim for mul, ir in self.irreps_in2]
+        self._weight_sizes = [math.prod(i.path_shape) for i in self.instructions if i.has_weight]
+        self._weight_block = {}  # instruction index -> index of its block in weight.split(_weight_sizes)
+        for index, ins in enumerate(self.instructions):
+            if ins.has_weight:
+                self._weight_block[index] = len(self._weight_block)
         self._group_shapes = [
-            (self._slices_of(self.irreps_in1, g.i_in1), self._slices_of(self.irreps_in2, g.i_in2),
-             self.irreps_in1[g.i_in1].mul, self.irreps_in2[g.i_in2].mul, 2 * g.l1 + 1, 2 * g.l2 + 1)
-            for g in self._groups
+            (self.irreps_in1[g.i_in1].mul, self.irreps_in2[g.i_in2].mul, 2 * g.l1 + 1, 2 * g.l2 + 1) for g in self._groups
         ]
         self._output_sizes = [mul * ir.dim for mul, ir in self.irreps_out]
         self._dim_in1, self._dim_in2, self._dim_out = self.irreps_in1.dim, self.irreps_in2.dim, self.irreps_out.dim
-
-    @staticmethod
-    def _slices_of(irreps: Irreps, index: int) -> Tuple[int, int]:
-        s = irreps.slices()[index]
-        return s.start, s.stop
 
     # --- construction checks ------------------------------------------------------------------------
 
@@ -419,18 +421,22 @@ class TensorProduct(torch.nn.Module):
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, unrolled: bool) -> torch.Tensor:
         """x [B, dim1], y [B, dim2], weight [weight_numel] or [B, weight_numel] -> [B, dim_out]."""
         b = x.shape[0]
+        x_blocks, y_blocks = x.split(self._sizes1, dim=1), y.split(self._sizes2, dim=1)
+        w_blocks = weight.split(self._weight_sizes, dim=-1) if self._weight_sizes else ()
         outputs: List[Optional[torch.Tensor]] = [None] * len(self._output_sizes)
-        tables = self._tables(x.dtype, x.device) if not unrolled else None
+        tables = None if unrolled else self._tables(x.dtype, x.device)
         for index, group in enumerate(self._groups):
-            (start1, stop1), (start2, stop2), mul1, mul2, d1, d2 = self._group_shapes[index]
-            x1 = x[:, start1:stop1].reshape(b, mul1, d1)
-            x2 = y[:, start2:stop2].reshape(b, mul2, d2)
+            mul1, mul2, d1, d2 = self._group_shapes[index]
+            x1 = x_blocks[group.i_in1].reshape(b, mul1, d1)
+            x2 = y_blocks[group.i_in2].reshape(b, mul2, d2)
             if unrolled:
                 products = self._products_unrolled(group, self._kernels[index], x1, x2)
             else:
                 products = self._products_dense(group, tables[index], x1, x2)
             for step, t in zip(group.steps, products):
-                result = _contract(step, t, weight, self.shared_weights, b)
+                w = w_blocks[self._weight_block[step.instruction]] if step.has_weight else None
+                # the dense tables already carry the path coefficient; the generated kernels do not
+                result = _contract(step, t, w, self.shared_weights, b, 1.0 if not unrolled else step.coefficient)
                 outputs[step.i_out] = result if outputs[step.i_out] is None else outputs[step.i_out] + result
         blocks = [
             out.reshape(b, size) if out is not None else x.new_zeros(b, size)
@@ -455,7 +461,7 @@ class TensorProduct(torch.nn.Module):
             t = torch.bmm(x1.reshape(b * mul1, 1, d1), r.reshape(b * mul1, d1, columns)).view(b, mul1, columns)
         else:
             t = torch.bmm(x1, r.permute(0, 2, 1, 3).reshape(b, d1, mul2 * columns)).view(b, mul1, mul2, columns)
-        return [t[..., s.k_start : s.k_stop] for s in group.steps]
+        return t.split([s.k_stop - s.k_start for s in group.steps], dim=-1)
 
     @staticmethod
     def _products_unrolled(group: _Group, kernels: List, x1: torch.Tensor, x2: torch.Tensor) -> List[torch.Tensor]:
@@ -473,35 +479,44 @@ class TensorProduct(torch.nn.Module):
         return self.forward(eye, y[..., None, :], weight)
 
 
-def _contract(step: _Step, t: torch.Tensor, weight: torch.Tensor, shared: bool, b: int) -> torch.Tensor:
-    """Apply one instruction's channel pattern, weights and coefficient to its products t.
+def _contract(step: _Step, t: torch.Tensor, w: Optional[torch.Tensor], shared: bool, b: int, c: float) -> torch.Tensor:
+    """Apply one instruction's channel pattern, weights w and coefficient c to its products t.
 
-    t is [B, u, v, k] for the (u, v) modes and [B, u, k] for uuw / uuu; returns [B, mul_out, k].
+    t is [B, u, v, k] for the (u, v) modes and [B, u, k] for uuw / uuu; w is the instruction's
+    weight block, [numel] (shared) or [B, numel]; returns [B, mul_out, k].
     """
-    mode, c = step.mode, step.coefficient
-    if step.has_weight:
-        w = weight[..., step.weight_start : step.weight_stop]
-        w = (w * c).view(step.path_shape) if shared else (w * c).view((b,) + step.path_shape)
-    else:
-        w = None
+    mode = step.mode
+    if w is not None:
+        w = w.view(step.path_shape) if shared else w.view((b,) + step.path_shape)
+        if c != 1.0:
+            w = w * c  # weights are small next to t: scale them, not the products
+    elif c != 1.0:
+        t = t * c
     z = "" if shared else "b"
     if mode == "uvw":
         return torch.einsum(f"buvk,{z}uvw->bwk", t, w)
     if mode == "uvu":
-        return torch.einsum(f"buvk,{z}uv->buk", t, w) if w is not None else c * t.sum(2)
+        if w is None:
+            return t.sum(2)
+        if t.shape[2] == 1:  # one channel on the right (the convolution product): a broadcast multiply
+            return t[:, :, 0] * w[..., 0, None]
+        return torch.einsum(f"buvk,{z}uv->buk", t, w)
     if mode == "uvv":
-        return torch.einsum(f"buvk,{z}uv->bvk", t, w) if w is not None else c * t.sum(1)
+        if w is None:
+            return t.sum(1)
+        if t.shape[1] == 1:
+            return t[:, 0] * w[..., 0, :, None]
+        return torch.einsum(f"buvk,{z}uv->bvk", t, w)
     if mode == "uuw":
-        return torch.einsum(f"buk,{z}uw->bwk", t, w) if w is not None else c * t.sum(1, keepdim=True)
+        return torch.einsum(f"buk,{z}uw->bwk", t, w) if w is not None else t.sum(1, keepdim=True)
     if mode == "uuu":
-        return t * w[..., None] if w is not None else c * t
+        return t * w[..., None] if w is not None else t
     if mode == "uvuv":
-        out = t * w[..., None] if w is not None else c * t
-        return out.reshape(b, -1, t.shape[-1])
+        return (t * w[..., None] if w is not None else t).reshape(b, -1, t.shape[-1])
     i, j = _triu(t.shape[1], t.device)
     pairs = t[:, i, j]  # [B, pairs, k]
     if mode == "uvu<v":
-        return pairs * w[..., None] if w is not None else c * pairs
+        return pairs * w[..., None] if w is not None else pairs
     return torch.einsum(f"bqk,{z}qw->bwk", pairs, w)  # u<vw
 
 

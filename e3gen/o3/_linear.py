@@ -348,7 +348,7 @@ class Linear(torch.nn.Module):
                 ok = ok and (a == b or a == 1 or b == 1)
         if not ok:
             dims = ", ".join([str(n) for n in tail])
-            form = f"[{dims}]" if self.shared_weights else f"[..., {dims}] broadcasting against the features' leading dims {batch}"
+            form = f"[{dims}]" if self.shared_weights else f"[..., {dims}] broadcasting against the features' leading dims {list(batch)}"
             raise ValueError(f"{self._name}: expected {what} of shape {form}, got {got}")
         if value.dtype != dtype:
             raise ValueError(f"{self._name}: {what} has dtype {value.dtype} but the features have {dtype}; convert one of them")

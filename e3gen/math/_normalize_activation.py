@@ -8,6 +8,8 @@ is only good to ~1e-3 (Monte-Carlo error), so cst is not the exact normalisation
 e3nn's number rather than the exact one on purpose.
 """
 
+import functools
+from collections.abc import Hashable
 from typing import Callable, Optional
 
 import torch
@@ -36,6 +38,17 @@ def moment(f: Callable[[torch.Tensor], torch.Tensor], n: int, dtype=None, device
     return f(z).pow(n).mean()
 
 
+def _constant(f, device) -> float:
+    with torch.no_grad():
+        return moment(f, 2, dtype=torch.float64, device=device).pow(-0.5).item()
+
+
+# A plain function's constant depends only on the function (and device): computed once per process,
+# since every Activation, Gate and FullyConnectedNet recomputes it (~60 ms each). Modules may hold
+# state, so theirs is always recomputed.
+_function_constant = functools.lru_cache(maxsize=256)(_constant)
+
+
 class normalize2mom(torch.nn.Module):  # noqa: N801 - e3nn's name
     """f(x) * cst with cst = <f(z)^2>^(-1/2) (z ~ N(0, 1), e3nn's Monte-Carlo estimate): x [...] -> [...].
 
@@ -52,8 +65,10 @@ class normalize2mom(torch.nn.Module):  # noqa: N801 - e3nn's name
         # dtype is accepted for e3nn's signature; like e3nn, the moment is always taken in float64.
         if device is None:
             device = _device_of(f)
-        with torch.no_grad():
-            cst = moment(f, 2, dtype=torch.float64, device=device).pow(-0.5).item()
+        if isinstance(f, torch.nn.Module) or not isinstance(f, Hashable):
+            cst = _constant(f, device)
+        else:
+            cst = _function_constant(f, torch.empty(0).device if device is None else torch.device(device))
         self._is_id = abs(cst - 1) < 1e-4
         self.f = f
         self.cst = cst

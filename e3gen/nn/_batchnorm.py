@@ -94,7 +94,10 @@ class BatchNorm(torch.nn.Module):
             raise ValueError(f"{self._name}: expected input of shape [batch, ..., {self._dim}], got shape {list(input.shape)}")
         orig_shape = input.shape
         batch = input.shape[0]
-        input = input.reshape(batch, -1, self._dim)  # [batch, sample, stacked features]
+        samples = 1
+        for size in input.shape[1:-1]:
+            samples *= size
+        input = input.reshape(batch, samples, self._dim)  # [batch, sample, stacked features]
         update_running = self.training and not self.instance
         new_means: List[torch.Tensor] = []
         new_vars: List[torch.Tensor] = []
@@ -106,7 +109,9 @@ class BatchNorm(torch.nn.Module):
         iw = 0
         ib = 0
         for mul, d, is_scalar in self.irs:
-            field = input[:, :, ix : ix + mul * d].reshape(batch, -1, mul, d)  # [batch, sample, mul, repr]
+            if mul == 0:  # no features, no statistics
+                continue
+            field = input[:, :, ix : ix + mul * d].reshape(batch, samples, mul, d)  # [batch, sample, mul, repr]
             ix += mul * d
 
             if is_scalar:
@@ -148,7 +153,7 @@ class BatchNorm(torch.nn.Module):
                 field = field + _present(self.bias)[ib : ib + mul].reshape(mul, 1)
                 ib += mul
 
-            fields.append(field.reshape(batch, -1, mul * d))
+            fields.append(field.reshape(batch, samples, mul * d))
 
         if update_running:
             # in place, like e3nn's torch.cat(..., out=running_*): the buffers keep their identity

@@ -129,6 +129,16 @@ def test_polynomial_cutoff_is_smooth_at_r_max():
     assert du[0] == 0.0 and torch.isfinite(d2u).all()
 
 
+def test_functions_are_torchscript_able():
+    x = torch.linspace(0.05, 2.0, 40, dtype=torch.float64)
+    scripted = torch.jit.script(e3math.soft_one_hot_linspace)
+    for basis in BASES:
+        for cutoff in (True, False):
+            torch.testing.assert_close(scripted(x, 0.0, 1.5, 6, basis, cutoff), e3math.soft_one_hot_linspace(x, 0.0, 1.5, 6, basis, cutoff), rtol=0, atol=0)
+    torch.testing.assert_close(torch.jit.script(e3math.soft_unit_step)(x - 1), e3math.soft_unit_step(x - 1), rtol=0, atol=0)
+    torch.testing.assert_close(torch.jit.script(e3math.bessel)(x, 5, 2.0), e3math.bessel(x, 5, 2.0), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("module", [e3math.BesselBasis(5.0, 8), e3math.PolynomialCutoff(5.0)])
 def test_radial_modules_script_and_compile(module):
     r = torch.linspace(0.1, 6.0, 30)
@@ -142,6 +152,8 @@ def test_bad_arguments_are_named():
         e3math.soft_one_hot_linspace(x, 0.0, 1.0, 4, "gaussian")
     with pytest.raises(ValueError, match=r"soft_one_hot_linspace: basis must be one of .*, got 'sine'"):
         e3math.soft_one_hot_linspace(x, 0.0, 1.0, 4, "sine", True)
+    with pytest.raises(ValueError, match=r"soft_one_hot_linspace: basis must be given: 'gaussian', "):
+        e3math.soft_one_hot_linspace(x, 0.0, 1.0, 4, cutoff=True)
     with pytest.raises(ValueError, match="bessel: n must be a positive int"):
         e3math.bessel(x, 0)
     with pytest.raises(ValueError, match="BesselBasis: r_max must be positive, got 0"):

@@ -16,8 +16,8 @@ def bessel(x: torch.Tensor, n: int, x_max: float = 1.0) -> torch.Tensor:
 
     At x = 0 it returns the limit sqrt(2/x_max) k pi / x_max (not nan), with finite gradients.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"bessel: n must be a positive int (the number of basis functions), got {n!r}")
+    if n < 1:
+        raise ValueError(f"bessel: n must be a positive int (the number of basis functions), got {n}")
     x = x[..., None]
     k = torch.arange(1, n + 1, dtype=x.dtype, device=x.device)
     zero = x == 0.0

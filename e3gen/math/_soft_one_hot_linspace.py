@@ -24,13 +24,6 @@ import torch
 
 from e3gen.math._soft_unit_step import soft_unit_step
 
-BASES = ("gaussian", "cosine", "smooth_finite", "fourier", "bessel")
-
-# e3nn writes 1.14136 * torch.exp(torch.tensor(2.0)), which rounds e^2 to the default dtype
-# (float32 unless changed); the Python float keeps e^2 to double precision instead. The two agree
-# to ~1e-7 relative, exactly when the default dtype is float64.
-_SMOOTH_FINITE_SCALE = 1.14136 * math.exp(2.0)
-
 
 def soft_one_hot_linspace(
     x: torch.Tensor, start: float, end: float, number: int, basis: Optional[str] = None, cutoff: Optional[bool] = None
@@ -40,10 +33,11 @@ def soft_one_hot_linspace(
     ``basis`` is one of "gaussian", "cosine", "smooth_finite", "fourier", "bessel" and ``cutoff``
     must be given (True or False), as in e3nn; see the module docstring for the formulas.
     """
-    if cutoff not in (True, False):
-        raise ValueError(f"soft_one_hot_linspace: cutoff must be True or False, got {cutoff!r}")
-    if basis not in BASES:
-        raise ValueError(f"soft_one_hot_linspace: basis must be one of {BASES}, got {basis!r}")
+    # (checks written so that the function stays TorchScript-able: no !r, no global containers)
+    if cutoff is None:
+        raise ValueError("soft_one_hot_linspace: cutoff must be True or False, got None")
+    if basis is None:
+        raise ValueError("soft_one_hot_linspace: basis must be given: 'gaussian', 'cosine', 'smooth_finite', 'fourier' or 'bessel'")
 
     if cutoff:
         values = torch.linspace(start, end, number + 2, dtype=x.dtype, device=x.device)
@@ -58,21 +52,28 @@ def soft_one_hot_linspace(
     if basis == "gaussian":
         return diff.pow(2).neg().exp().div(1.12)
     if basis == "cosine":
-        return torch.cos(math.pi / 2 * diff) * (diff < 1) * (-1 < diff)
+        return torch.cos(math.pi / 2 * diff) * (diff < 1) * (diff > -1)
     if basis == "smooth_finite":
-        return _SMOOTH_FINITE_SCALE * soft_unit_step(diff + 1) * soft_unit_step(1 - diff)
+        # e3nn writes 1.14136 * torch.exp(torch.tensor(2.0)), which rounds e^2 to the default dtype
+        # (float32 unless changed); math.exp keeps it to double precision. The two agree to ~1e-7
+        # relative, exactly when the default dtype is float64.
+        return 1.14136 * math.exp(2.0) * soft_unit_step(diff + 1) * soft_unit_step(1 - diff)
     if basis == "fourier":
         t = (x[..., None] - start) / (end - start)
         if not cutoff:
             i = torch.arange(0, number, dtype=x.dtype, device=x.device)
             return torch.cos(math.pi * i * t) / math.sqrt(0.25 + number / 2)
         i = torch.arange(1, number + 1, dtype=x.dtype, device=x.device)
-        return torch.sin(math.pi * i * t) / math.sqrt(0.25 + number / 2) * (0 < t) * (t < 1)
-    # bessel
-    r = x[..., None] - start
-    c = end - start
-    roots = torch.arange(1, number + 1, dtype=x.dtype, device=x.device) * math.pi
-    out = math.sqrt(2 / c) * torch.sin(roots * r / c) / r
-    if not cutoff:
-        return out
-    return out * ((r / c) < 1) * (0 < r)
+        return torch.sin(math.pi * i * t) / math.sqrt(0.25 + number / 2) * (t > 0) * (t < 1)
+    if basis == "bessel":
+        r = x[..., None] - start
+        c = end - start
+        roots = torch.arange(1, number + 1, dtype=x.dtype, device=x.device) * math.pi
+        out = math.sqrt(2 / c) * torch.sin(roots * r / c) / r
+        if not cutoff:
+            return out
+        return out * ((r / c) < 1) * (r > 0)
+    raise ValueError(
+        "soft_one_hot_linspace: basis must be one of 'gaussian', 'cosine', 'smooth_finite', 'fourier', 'bessel', "
+        f"got '{basis}'"
+    )

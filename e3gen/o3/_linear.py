@@ -235,8 +235,8 @@ class Linear(torch.nn.Module):
                         ins, w_start = cells.get((i_in, repeat, i_out), (None, 0))
                         for w in range(irreps_out[i_out].mul):
                             # unconnected blocks read weight 0 times a coefficient 0
-                            w_index.append(w_start + u * irreps_out[i_out].mul + w if ins else 0)
-                            w_coeff.append(ins.path_weight if ins else 0.0)
+                            w_index.append(w_start + u * irreps_out[i_out].mul + w if ins is not None else 0)
+                            w_coeff.append(ins.path_weight if ins is not None else 0.0)
             for i_out in cols:
                 out_positions.extend(range(out_starts[i_out], out_starts[i_out] + irreps_out[i_out].dim))
 

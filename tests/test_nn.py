@@ -213,7 +213,7 @@ def test_batch_norm_matches_e3nn_in_training_and_eval(e3nn_nn, options):
         # running statistics stay equal (they are the whole state in eval)
         for key, value in theirs.state_dict().items():
             torch.testing.assert_close(ours.state_dict()[key], value, rtol=0, atol=1e-12)
-    ours.load_state_dict(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())  # and e3nn's state dict loads into ours (strict)
 
 
 # --- gradients, TorchScript, torch.compile ----------------------------------------------------------

@@ -58,8 +58,13 @@ def reference_edges(pos, batch, cell, pbc, r_max, self_interaction=False):
     return edges
 
 
+def as_list(edge_index, edge_shift):
+    """[(sender, receiver, shift)] in edge order."""
+    return [(s, r, tuple(int(v) for v in k)) for (s, r), k in zip(edge_index.T.tolist(), edge_shift.tolist())]
+
+
 def as_set(edge_index, edge_shift):
-    return {(s, r, tuple(int(v) for v in k)) for (s, r), k in zip(edge_index.T.tolist(), edge_shift.tolist())}
+    return set(as_list(edge_index, edge_shift))
 
 
 @given(graphs=periodic_graphs(), self_interaction=st.booleans())
@@ -79,7 +84,7 @@ def test_finds_exactly_the_pairs_and_images_within_r_max(graphs, self_interactio
 def test_edges_are_ordered_and_symmetric(graphs):
     pos, batch, cell, pbc, r_max = graphs
     edge_index, edge_shift = radius_graph(pos, r_max, batch, cell, pbc)
-    keys = [(batch[s].item(), s, r, tuple(k)) for (s, r), k in zip(edge_index.T.tolist(), edge_shift.long().tolist())]
+    keys = [(batch[s].item(), s, r, k) for s, r, k in as_list(edge_index, edge_shift)]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
     edges = as_set(edge_index, edge_shift)
     assert edges == {(r, s, tuple(-v for v in k)) for s, r, k in edges}
@@ -120,13 +125,9 @@ def test_max_num_neighbors_keeps_the_nearest():
         nearest = as_set(full_index[:, mine][:, order], full_shift[mine][order])
         assert {e for e in kept if e[1] == receiver} == nearest
     # the kept edges keep their relative order
-    positions = {e: i for i, e in enumerate(as_set_list(full_index, full_shift))}
-    kept_order = [positions[e] for e in as_set_list(edge_index, edge_shift)]
+    positions = {e: i for i, e in enumerate(as_list(full_index, full_shift))}
+    kept_order = [positions[e] for e in as_list(edge_index, edge_shift)]
     assert kept_order == sorted(kept_order)
-
-
-def as_set_list(edge_index, edge_shift):
-    return [(s, r, tuple(int(v) for v in k)) for (s, r), k in zip(edge_index.T.tolist(), edge_shift.tolist())]
 
 
 def test_edge_vectors_are_differentiable_in_positions_and_cell():

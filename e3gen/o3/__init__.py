@@ -1,11 +1,12 @@
 """e3nn-compatible O(3) API on e3gen's generated kernels: irreps, rotations, Wigner matrices,
-spherical harmonics (and, as they land, the tensor products and linear layers).
+spherical harmonics, the tensor product family and linear layers.
 
 Conventions are e3nn 0.6.0's: Euler angles Y-X-Y, D^1(R) = R in (x, y, z) order, y-polar real
 spherical harmonics, wigner_3j with Frobenius norm 1 and e3nn >= 0.5.0 signs.
 """
 
 from e3gen.o3._irreps import Irrep, Irreps
+from e3gen.o3._linear import Linear
 from e3gen.o3._rotation import *  # noqa: F401,F403 - the rotation helpers, listed in its __all__
 from e3gen.o3._rotation import __all__ as _rotation_names
 from e3gen.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
@@ -24,6 +25,7 @@ __all__ = [
     "Irrep",
     "Irreps",
     "Instruction",
+    "Linear",
     "TensorProduct",
     "FullyConnectedTensorProduct",
     "FullTensorProduct",

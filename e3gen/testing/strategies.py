@@ -1,4 +1,4 @@
-"""Hypothesis strategies that draw elements of O(3) as torch matrices.
+"""Hypothesis strategies: elements of O(3) as torch matrices, and irreps.
 
 A rotation is drawn as a unit quaternion from four standard-normal-like floats (uniform on SO(3)
 when the floats are Gaussian; hypothesis shrinks them towards simple rotations). An O(3)
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 from hypothesis import strategies as st
+
+from e3gen.o3._irreps import Irrep, Irreps
 
 _COMPONENT = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, allow_infinity=False)
 
@@ -37,3 +39,16 @@ def o3_elements(draw, dtype=torch.float64, inversion: bool = True) -> torch.Tens
     if inversion and draw(st.booleans()):
         R = -R
     return R
+
+
+def irrep_terms(lmax: int = 3, max_mul: int = 3, min_mul: int = 0, ls=None, parities=(1, -1)):
+    """One ``(mul, Irrep)`` term: mul in [min_mul, max_mul], l in ``ls`` (default 0..lmax), parity from ``parities``."""
+    ls = list(range(lmax + 1)) if ls is None else list(ls)
+    return st.tuples(st.integers(min_mul, max_mul), st.sampled_from(ls), st.sampled_from(list(parities))).map(
+        lambda t: (t[0], Irrep(t[1], t[2]))
+    )
+
+
+def irreps(min_terms: int = 0, max_terms: int = 4, **term_options) -> st.SearchStrategy:
+    """Irreps of ``min_terms`` to ``max_terms`` terms drawn by `irrep_terms` (repeats and zero multiplicities allowed)."""
+    return st.lists(irrep_terms(**term_options), min_size=min_terms, max_size=max_terms).map(Irreps)

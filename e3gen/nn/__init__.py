@@ -1,0 +1,26 @@
+"""e3nn-compatible neural-network layers (e3nn 0.6.0 names, signatures, parameter names and numbers).
+
+* `Activation`, `Gate`, `NormActivation`: equivariant nonlinearities.
+* `FullyConnectedNet`: e3nn's normalised MLP (radial networks).
+* `BatchNorm`: batch / instance normalisation of irreps features.
+* `radius_graph`, `edge_vectors`: neighbour lists with periodic boundary conditions.
+
+State dicts are interchangeable with e3nn's modules of the same name (load_state_dict, strict).
+"""
+
+from e3gen.nn._activation import Activation
+from e3gen.nn._batchnorm import BatchNorm
+from e3gen.nn._fc import FullyConnectedNet
+from e3gen.nn._gate import Gate
+from e3gen.nn._graph import edge_vectors, radius_graph
+from e3gen.nn._normact import NormActivation
+
+__all__ = [
+    "Activation",
+    "BatchNorm",
+    "FullyConnectedNet",
+    "Gate",
+    "NormActivation",
+    "edge_vectors",
+    "radius_graph",
+]

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -385,6 +386,12 @@ def test_usage_errors_name_the_value_at_fault(irreps_in, irreps_out, kwargs, mes
     identity = lambda *args, **kw: args[0] if args else kw["x"]  # noqa: E731
     with pytest.raises(ValueError, match=message):
         assert_equivariant(identity, irreps_in, irreps_out, seed=17, **kwargs)
+
+
+def test_the_readme_example_runs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.+?)```", readme, flags=re.S) if "assert_equivariant" in block]
+    exec(compile(example, "README.md", "exec"), {})
 
 
 @pytest.mark.parametrize("module", [e3gen.testing, equivariance, group, report, specs, strategies])

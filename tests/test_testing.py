@@ -103,7 +103,7 @@ def test_irreps_strategy_respects_its_bounds(data):
     for mul, (l, p) in ir:
         assert min_l <= l <= lmax
         assert (0 if allow_zero_mul else 1) <= mul <= max_mul
-        assert any(letter == "y" and p == (-1) ** l or (letter, p) in allowed_parities for letter in parities)
+        assert any((letter == "y" and p == (-1) ** l) or (letter, p) in allowed_parities for letter in parities)
 
 
 def test_irreps_strategy_shrinks_to_one_small_term_and_can_ask_for_scalars_or_l_ge_1():
@@ -426,54 +426,63 @@ _TORCH = """
 """
 
 
-def _run_pytest(tmp_path, name, *args):
-    """Run pytest on tmp_path/test_*.py in a fresh process; return (draws, stdout)."""
-    draws = tmp_path / f"{name}.jsonl"
+def _run_pytest(tmp_path, **runs):
+    """Run pytest on tmp_path/test_*.py once per ``name=[args]``, in fresh processes started together.
+
+    Returns {name: (draws, output)}; the runs are independent, so they overlap (each spends ~2 s
+    importing hypothesis and torch).
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
-    env["DRAWS_FILE"] = str(draws)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rN", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    lines = draws.read_text().splitlines() if draws.exists() else []
-    return [json.loads(line) for line in lines], run.stdout + run.stderr
+    started = {}
+    for name, args in runs.items():
+        draws = tmp_path / f"{name}.jsonl"
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rN", *args]
+        process = subprocess.Popen(command, cwd=tmp_path, env={**env, "DRAWS_FILE": str(draws)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        started[name] = (process, draws)
+    results = {}
+    for name, (process, draws) in started.items():
+        output, _ = process.communicate(timeout=120)
+        lines = draws.read_text().splitlines() if draws.exists() else []
+        results[name] = ([json.loads(line) for line in lines], output)
+    return results
 
 
 def test_e3gen_seed_repeats_hypothesis_and_torch_draws_and_is_printed(tmp_path):
     (tmp_path / "test_draws.py").write_text(textwrap.dedent(_DRAWS))
     (tmp_path / "test_torch.py").write_text(textwrap.dedent(_TORCH))
-    first, out = _run_pytest(tmp_path, "first", "--e3gen-seed", "123")
-    second, _ = _run_pytest(tmp_path, "second", "--e3gen-seed", "123")
+    runs = _run_pytest(tmp_path, first=["--e3gen-seed", "123"], second=["--e3gen-seed", "123"],
+                       other=["--e3gen-seed", "124", "test_draws.py"])  # fmt: skip
+    (first, out), (second, _), (other, other_out) = runs["first"], runs["second"], runs["other"]
     assert first == second and len(first) == 6  # 5 hypothesis examples and the torch record
     assert {"torch_seed": 123, "torch": first[-1]["torch"]} == first[-1]
+    assert other != first[:-1]  # another seed, other draws: the comparison above can fail
     assert "e3gen: seed 123 (--e3gen-seed): torch.manual_seed(123) before each test, hypothesis seed 123" in out
     assert "reproduce with: pytest test_torch.py::test_fails --e3gen-seed 123" in out
     assert "e3gen: repeat this run with --e3gen-seed 123" in out
-
-    (tmp_path / "test_torch.py").unlink()  # the rest needs hypothesis only: no torch import, faster
-    other, out = _run_pytest(tmp_path, "other", "--e3gen-seed", "124")
-    assert other != first[:-1]
-    assert "e3gen: repeat this run" not in out  # nothing failed
+    assert "e3gen: repeat this run" not in other_out  # nothing failed there
 
 
 def test_seed_precedence_and_a_printed_random_seed_repeats_the_run(tmp_path):
     (tmp_path / "test_draws.py").write_text(textwrap.dedent(_DRAWS))
+    runs = _run_pytest(tmp_path, alone=["--hypothesis-seed", "123"], random=[],
+                       both=["--e3gen-seed", "5", "--hypothesis-seed", "123"])  # fmt: skip
 
     # --hypothesis-seed alone: hypothesis's own seed, used for torch too, so --e3gen-seed 123 repeats it.
-    alone, out = _run_pytest(tmp_path, "alone", "--hypothesis-seed", "123")
+    alone, out = runs["alone"]
     assert "e3gen: seed 123 (--hypothesis-seed): torch.manual_seed(123)" in out
     assert "repeat with --e3gen-seed 123" in out
 
     # Both: --hypothesis-seed wins for hypothesis (the same draws as above, not those of seed 5);
     # --e3gen-seed still seeds torch; both are printed.
-    both, out = _run_pytest(tmp_path, "both", "--e3gen-seed", "5", "--hypothesis-seed", "123")
+    both, out = runs["both"]
     assert both == alone
     assert "e3gen: seed 5 (--e3gen-seed): torch.manual_seed(5) before each test, hypothesis seed 123" in out
     assert "repeat with --e3gen-seed 5 --hypothesis-seed 123" in out
 
     # Neither: a random seed, printed; passing it back repeats the run.
-    random_run, out = _run_pytest(tmp_path, "random")
+    random_run, out = runs["random"]
     seed = re.search(r"e3gen: seed (\d+) \(random\)", out)
     assert seed, out
-    repeated, _ = _run_pytest(tmp_path, "repeated", "--e3gen-seed", seed.group(1))
+    repeated, _ = _run_pytest(tmp_path, repeated=["--e3gen-seed", seed.group(1)])["repeated"]
     assert repeated == random_run

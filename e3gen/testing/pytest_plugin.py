@@ -16,8 +16,12 @@ Where the seed comes from, in order of precedence:
 1. ``--e3gen-seed N``. If ``--hypothesis-seed M`` is given too, hypothesis uses M (its own,
    more specific option wins for hypothesis) and torch uses N; both are printed.
 2. ``--hypothesis-seed M`` alone: hypothesis uses M as usual, and torch uses M too (M if it is an
-   integer, else a stable hash of it), so ``--e3gen-seed M`` repeats the same run.
+   integer, else a stable hash of it), so for an integer M ``--e3gen-seed M`` repeats the run.
 3. Neither: a random seed, used for both and printed. Every run can be repeated.
+
+Since hypothesis always gets a seed, it neither replays nor saves examples in its database (that
+is what hypothesis does with any forced seed): the printed seed is what repeats a failure. With
+pytest-xdist, pass --e3gen-seed so that every worker uses the same seed.
 
 Inside a ``@given`` test torch's global RNG is not reset between examples (hypothesis manages
 only Python's and numpy's); draw tensors with the `e3gen.testing` strategies, not torch.randn.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sys
+
 import pytest
 
 _SEED = pytest.StashKey()  # (seed for torch, seed for hypothesis, where it came from)

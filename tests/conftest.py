@@ -2,8 +2,11 @@
 
 Hypothesis profile "ci" (the default): no deadline (shared, noisy machines), a bounded number of
 examples, and the falsifying example printed with a reproduction blob. Set E3GEN_HYPOTHESIS_PROFILE
-to "thorough" for more examples. Run with `--hypothesis-seed N` to repeat a run exactly; .ci/run
-prints the seed it uses.
+to "thorough" for more examples.
+
+Seeds are the e3gen pytest plugin's job (e3gen/testing/pytest_plugin.py, installed with e3gen): it
+prints the run's seed in the header and on failure, and `--e3gen-seed N` (or `--hypothesis-seed N`,
+as .ci/run passes) repeats a run exactly.
 """
 
 import os
@@ -28,10 +31,9 @@ os.environ.setdefault("E3GEN_CACHE_DIR", _SESSION_CACHE)
 
 
 def pytest_report_header(config):
-    seed = config.getoption("hypothesis_seed", default=None)
     profile = os.environ.get("E3GEN_HYPOTHESIS_PROFILE", "ci")
     return [
-        f"e3gen: hypothesis profile {profile!r}, seed {seed if seed is not None else 'random (pass --hypothesis-seed)'}",
+        f"e3gen: hypothesis profile {profile!r}",
         f"e3gen: build cache {os.environ['E3GEN_CACHE_DIR']}",
     ]
 

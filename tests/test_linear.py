@@ -26,9 +26,9 @@ def _random(*shape, seed, dtype=torch.float64):
 @st.composite
 def linear_irreps(draw):
     """(irreps_in, irreps_out) where irreps_out reuses at least one irrep of irreps_in (plus random terms)."""
-    irreps_in = draw(irreps(min_terms=1, max_terms=4, min_mul=1))
+    irreps_in = draw(irreps(min_terms=1, max_terms=4, max_mul=3))
     shared = draw(st.lists(st.sampled_from([ir for _, ir in irreps_in]), min_size=1, max_size=3))
-    extra = draw(irreps(max_terms=2))
+    extra = draw(irreps(min_terms=0, max_terms=2, max_mul=3, allow_zero_mul=True))
     terms = [(draw(st.integers(1, 3)), ir) for ir in shared] + list(extra)
     return irreps_in, o3.Irreps(draw(st.permutations(terms)))
 

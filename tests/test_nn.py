@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from e3gen import nn, o3
-from e3gen.testing import irrep_terms, irreps, o3_elements
+from e3gen.testing import irreps, o3_elements
 
 SEEDS = st.integers(0, 2**31 - 1)
 silu = torch.nn.functional.silu
@@ -43,19 +43,19 @@ def _assert_equivariant(layer, irreps_in, irreps_out, x, g, atol=1e-10):
 @st.composite
 def activation_terms(draw):
     """(irreps, acts): each term with an activation its parity allows (None on l > 0)."""
-    terms = draw(st.lists(irrep_terms(), max_size=4))
+    terms = draw(irreps(min_terms=0, max_terms=4, max_mul=3, allow_zero_mul=True))
     acts = []
     for _, ir in terms:
         choices = [None] if ir.l > 0 else (EVEN_SCALAR_ACTS if ir.p == 1 else ODD_SCALAR_ACTS)
         acts.append(draw(st.sampled_from(choices)))
-    return o3.Irreps(terms), acts
+    return terms, acts
 
 
 @st.composite
 def gate_arguments(draw):
     """Gate's five arguments: scalars with allowed activations, one gate scalar per gated copy."""
     scalars, act_scalars = draw(activation_terms().filter(lambda t: all(ir.l == 0 for _, ir in t[0])))
-    gated = draw(irreps(max_terms=3))
+    gated = draw(irreps(min_terms=0, max_terms=3, max_mul=3, allow_zero_mul=True))
     gates = o3.Irreps([(mul, (0, draw(st.sampled_from([1, -1])))) for mul, _ in gated])
     act_gates = [torch.sigmoid if ir.p == 1 else draw(st.sampled_from([torch.tanh, torch.abs])) for _, ir in gates]
     return scalars, act_scalars, gates, act_gates, gated
@@ -63,7 +63,7 @@ def gate_arguments(draw):
 
 @st.composite
 def scalar_terms(draw):
-    return draw(st.lists(irrep_terms(ls=[0]), max_size=3))
+    return list(draw(irreps(lmax=0, min_terms=0, max_terms=3, max_mul=3, allow_zero_mul=True)))
 
 
 # --- equivariance ---------------------------------------------------------------------------------
@@ -82,13 +82,13 @@ def test_gate_is_equivariant(args, g, seed):
     _assert_equivariant(gate, gate.irreps_in, gate.irreps_out, _random(5, gate.irreps_in.dim, seed=seed), g)
 
 
-@given(irreps_in=irreps(max_terms=4), g=o3_elements(), seed=SEEDS, bias=st.booleans(), normalize=st.booleans())
+@given(irreps_in=irreps(min_terms=0, max_terms=4, max_mul=3, allow_zero_mul=True), g=o3_elements(), seed=SEEDS, bias=st.booleans(), normalize=st.booleans())
 def test_norm_activation_is_equivariant(irreps_in, g, seed, bias, normalize):
     layer = _randomize(nn.NormActivation(irreps_in, torch.sigmoid, normalize=normalize, bias=bias).double(), seed)
     _assert_equivariant(layer, irreps_in, irreps_in, _random(5, irreps_in.dim, seed=seed), g)
 
 
-@given(irreps_in=irreps(min_terms=1, max_terms=4), g=o3_elements(), seed=SEEDS, instance=st.booleans(), training=st.booleans())
+@given(irreps_in=irreps(min_terms=1, max_terms=4, max_mul=3, allow_zero_mul=True), g=o3_elements(), seed=SEEDS, instance=st.booleans(), training=st.booleans())
 def test_batch_norm_is_equivariant(irreps_in, g, seed, instance, training):
     layer = _randomize(nn.BatchNorm(irreps_in, instance=instance).double(), seed).train(training)
     if not instance:  # eval uses running statistics: make them non-trivial

@@ -1,8 +1,9 @@
 """Equivariance of spherical harmonics, Wigner D and Clebsch-Gordan, for every l up to the built lmax.
 
-Strategy: hypothesis draws an element of O(3) (a rotation, times the inversion half the time) and
-random vectors. Tolerances: 1e-12 in float64 (coefficients are exact, so only rounding remains)
-and 1e-5 in float32.
+Strategy: hypothesis draws a rotation R and the inputs with e3gen.testing's strategies (for the
+harmonics every entry is drawn, so zero and tiny vectors come up and failures shrink to readable
+inputs); `assert_equivariant` then checks both R and the improper -R, block by block. Tolerances are absolute (rtol=0, as the inputs are bounded): 1e-12 in
+float64 (coefficients are exact, so only rounding remains; measured ~4e-15) and 1e-5 in float32.
 """
 
 import pytest
@@ -13,40 +14,33 @@ from hypothesis import strategies as st
 from e3gen import o3
 from e3gen.runtime.loader import load_kernels
 from e3gen.symbolic.certificate import coupling_triples
-from e3gen.testing import o3_elements, rotations
+from e3gen.testing import assert_equivariant, irreps_tensors, o3_elements, rotations
 
 LMAX = load_kernels(0).lmax  # the shipped build: every l it covers is tested
-SEEDS = st.integers(0, 2**31 - 1)
-
-
-def _vectors(seed, n, dtype):
-    return torch.randn(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)).to(dtype)
+VECTORS = irreps_tensors("1o", batch=16)  # 16 vectors, entries in [-10, 10], the zero vector included
 
 
 @pytest.mark.parametrize("l", range(LMAX + 1))
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@given(g=o3_elements(), seed=SEEDS)
-def test_spherical_harmonics_are_equivariant(l, dtype, tol, g, seed):
-    irreps = o3.Irreps.spherical_harmonics(LMAX)[l : l + 1]  # l with parity (-1)^l
-    x = _vectors(seed, 16, dtype)
-    R = g.to(dtype)
-    D = irreps.D_from_matrix(g).to(dtype)
+@given(R=rotations(), x=VECTORS)
+def test_spherical_harmonics_are_equivariant(l, dtype, tol, R, x):
+    irrep = o3.Irrep(l, (-1) ** l)  # a vector (1o) gives parity (-1)^l
     for normalization in ("component", "norm", "integral"):
-        rotated_first = o3.spherical_harmonics(l, x @ R.T, True, normalization)
-        rotated_after = o3.spherical_harmonics(l, x, True, normalization) @ D.T
-        torch.testing.assert_close(rotated_first, rotated_after, rtol=0, atol=tol)
+        assert_equivariant(
+            lambda v: o3.spherical_harmonics(l, v, True, normalization),
+            "1o", irrep, inputs=x, rotation=R, dtype=dtype, atol=tol, rtol=0,
+        )  # fmt: skip
 
 
-@given(g=o3_elements(), seed=SEEDS)
-def test_unnormalized_harmonics_are_equivariant_homogeneous_polynomials(g, seed):
-    x = _vectors(seed, 16, torch.float64) * 3
+@given(R=rotations(), x=irreps_tensors("1o", batch=16, max_abs=9.0))
+def test_unnormalized_harmonics_are_equivariant_homogeneous_polynomials(R, x):
     irreps = o3.Irreps.spherical_harmonics(LMAX)
-    D = irreps.D_from_matrix(g)
-    y = o3.spherical_harmonics(irreps, x, False, "component")
-    torch.testing.assert_close(o3.spherical_harmonics(irreps, x @ g.T, False, "component"), y @ D.T, rtol=1e-12, atol=1e-10)
+    harmonics = lambda v: o3.spherical_harmonics(irreps, v, False, "component")  # noqa: E731
+    # |Y^3| reaches ~1e4 here: absolute 1e-10 (measured rounding ~3e-12).
+    assert_equivariant(harmonics, "1o", irreps, inputs=x, rotation=R, atol=1e-10, rtol=0)
     scale = 1.7
     ls = torch.tensor([l for l in range(LMAX + 1) for _ in range(2 * l + 1)], dtype=torch.float64)
-    torch.testing.assert_close(o3.spherical_harmonics(irreps, scale * x, False, "component"), y * scale**ls, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(harmonics(scale * x), harmonics(x) * scale**ls, rtol=1e-12, atol=1e-10)
 
 
 @pytest.mark.parametrize("l", range(LMAX + 1))
@@ -82,16 +76,19 @@ def test_D1_is_the_rotation_matrix(r, a, b, c):
 
 
 @pytest.mark.parametrize("l1,l2,l3", coupling_triples(LMAX))
-@given(g=rotations(), seed=SEEDS)
-def test_clebsch_gordan_kernels_are_equivariant(l1, l2, l3, g, seed):
-    angles = o3.matrix_to_angles(g)
-    d1, d2, d3 = (o3.wigner_D(l, *angles) for l in (l1, l2, l3))
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(8, 2 * l1 + 1, dtype=torch.float64, generator=gen)
-    y = torch.randn(8, 2 * l2 + 1, dtype=torch.float64, generator=gen)
+@given(R=rotations(), data=st.data())
+def test_clebsch_gordan_kernels_are_equivariant(l1, l2, l3, R, data):
+    # The kernel couples any parities p1, p2 into p1 p2; -R checks that too. Its output is a
+    # bilinear polynomial, so generic inputs expose any wrong coefficient: seeded values (cheaper
+    # than drawing each entry, which would double this test's time) are enough.
+    ir1, ir2, ir3 = o3.Irrep(l1, (-1) ** l1), o3.Irrep(l2, (-1) ** l2), o3.Irrep(l3, (-1) ** (l1 + l2))
+    x = data.draw(irreps_tensors(ir1, batch=8, max_abs=4.0, values="seeded"), label="x")
+    y = data.draw(irreps_tensors(ir2, batch=8, max_abs=4.0, values="seeded"), label="y")
     kernel = load_kernels(LMAX).coupling_kernel(l1, l2, l3)
-    torch.testing.assert_close(kernel(x @ d1.T, y @ d2.T), kernel(x, y) @ d3.T, rtol=0, atol=1e-12)
-    # and the table: C is invariant under D1 (x) D2 (x) D3
+    assert_equivariant(kernel, [ir1, ir2], ir3, inputs=[x, y], rotation=R, atol=1e-12, rtol=0)
+    # and the table: C is invariant under D1 (x) D2 (x) D3, here with D of Euler angles
+    angles = o3.matrix_to_angles(R)
+    d1, d2, d3 = (o3.wigner_D(l, *angles) for l in (l1, l2, l3))
     c = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)
     torch.testing.assert_close(torch.einsum("ijk,ia,jb,kc->abc", c, d1, d2, d3), c, rtol=0, atol=1e-12)
 

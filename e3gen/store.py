@@ -162,6 +162,11 @@ class BuildStatus:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def only_stale(self) -> bool:
+        """Intact, but made by another e3gen or other templates: safe to rebuild in place."""
+        return bool(self.problems) and all(p.startswith("stale:") for p in self.problems)
+
     def describe(self) -> str:
         return "ok" if self.ok else "; ".join(self.problems)
 

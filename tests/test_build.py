@@ -238,13 +238,25 @@ def test_runtime_builds_missing_lmax_into_the_cache_once(fresh_cache, capfd):
     build_ = loader.load_kernels(4)
     assert build_.lmax == 4 and build_.path == store.cache_root() / "lmax4"
     assert str(fresh_cache) in str(build_.path)
-    assert "building it into" in capfd.readouterr().err
+    assert "no build covers lmax=4; building lmax=4 into" in capfd.readouterr().err
     loader.clear_loaded()
     again = loader.load_kernels(4)
     assert again.path == build_.path
     assert "building" not in capfd.readouterr().err
     loader.clear_loaded()
     assert loader.load_kernels(2).lmax == 3  # the shipped build is preferred where it covers lmax
+
+
+def test_stale_cache_build_is_rebuilt_with_a_message(fresh_cache, capfd):
+    path = loader.load_kernels(4).path
+    loader.clear_loaded()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["compiler_sha256"] = "0" * 64  # as if an older compiler had made it
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    capfd.readouterr()
+    assert loader.load_kernels(4).path == path
+    assert "is stale; building lmax=4" in capfd.readouterr().err
+    assert store.verify_build(path).ok
 
 
 def test_corrupt_cache_build_is_refused_not_silently_rebuilt(fresh_cache):

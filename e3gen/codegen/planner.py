@@ -196,6 +196,10 @@ def plan_tables(ir: BuildIR) -> ModulePlan:
         )
         for g in ir.generators
     )
+    steps = tuple(
+        Table(str(step.l), _count(len(step.terms), "term"), (("", tuple(_table_entry(t) for t in step.terms)),))
+        for step in ir.spherical_harmonics
+    )
     return ModulePlan(
         filename="tables.py",
         template="tables.py.j2",
@@ -206,10 +210,13 @@ def plan_tables(ir: BuildIR) -> ModulePlan:
             "CLEBSCH_GORDAN[(l1, l2, l3)]: rows (i, j, k, C_ijk) of e3nn's wigner_3j(l1, l2, l3).",
             "SO3_GENERATORS[l]: for X[0], X[1], X[2] (rotations about x, y, z), rows (row, col, value);",
             "D^l(alpha, beta, gamma) = exp(alpha X[1]) exp(beta X[0]) exp(gamma X[1]).",
+            "SPHERICAL_HARMONICS_STEPS[l]: rows (i, j, k, c) with Y^l_i = sum c r_j Y^(l-1)_k (component",
+            "normalisation), the recursion the kernels in spherical_harmonics.py unroll.",
         ),
         tables=(
             ("CLEBSCH_GORDAN", "(l1, l2, l3) -> ((i, j, k, C_ijk), ...)", cg),
             ("SO3_GENERATORS", "l -> (X[0] rows, X[1] rows, X[2] rows), rows (row, col, value)", generators),
+            ("SPHERICAL_HARMONICS_STEPS", "l -> ((i, j, k, c), ...): Y^l_i = sum c r_j Y^(l-1)_k", steps),
         ),
     )
 

@@ -52,40 +52,97 @@ def _parse_ls(l, irreps_in) -> tuple:
     return ls, irreps_out, irreps_in
 
 
+def _normalization_scale(l: int, normalization: str) -> float:
+    """The factor that turns "component" harmonics of degree l into the requested normalisation."""
+    return {"component": 1.0, "norm": 1 / math.sqrt(2 * l + 1), "integral": 1 / math.sqrt(4 * math.pi)}[normalization]
+
+
 class SphericalHarmonics(torch.nn.Module):
-    """Module form of `spherical_harmonics`: x [..., 3] -> [..., irreps_out.dim]."""
+    """Module form of `spherical_harmonics`: x [..., 3] -> [..., irreps_out.dim].
+
+    The recursion Y^l_i = sum_jk c_ijk r_j Y^(l-1)_k (exact c from the generated tables) runs in
+    one of two ways, with the same numbers up to rounding: `strategy="dense"` does each step as
+    one outer product and one matmul (few, large ops: fastest in eager mode); "unrolled" calls
+    the generated straight-line kernels (one line per term: what torch.compile fuses best);
+    "auto" (default) picks "unrolled" while torch.compile traces and "dense" otherwise.
+
+    The normalisation costs nothing: the recursion is linear in Y^(l-1), so starting from
+    Y^0 = s_0 and scaling step l by s_l / s_(l-1) gives s_l Y^l directly.
+    """
 
     def __init__(self, irreps_out: Union[int, List[int], str, Irreps], normalize: bool,
-                 normalization: str = "integral", irreps_in=None):
+                 normalization: str = "integral", irreps_in=None, *, strategy: str = "auto"):
         super().__init__()
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if strategy not in ("auto", "dense", "unrolled"):
+            raise ValueError(f"SphericalHarmonics: strategy must be 'auto', 'dense' or 'unrolled', got {strategy!r}")
         self.ls, self.irreps_out, self.irreps_in = _parse_ls(irreps_out, irreps_in)
         self.normalize = normalize
         self.normalization = normalization
+        self.strategy = strategy
         self.lmax = max(self.ls)
-        self._steps = [load_kernels(self.lmax).spherical_harmonics_step(l) for l in range(1, self.lmax + 1)]
+        build = load_kernels(self.lmax)
+        self._kernels = [build.spherical_harmonics_step(l) for l in range(1, self.lmax + 1)]
+        scales = [_normalization_scale(l, normalization) for l in range(self.lmax + 1)]
+        self._y0 = scales[0]
+        self._ratios = [scales[l] / scales[l - 1] for l in range(1, self.lmax + 1)]
+        self._steps_float64 = [
+            _step_matrix(build.tables.SPHERICAL_HARMONICS_STEPS[l], l) * ratio
+            for l, ratio in zip(range(1, self.lmax + 1), self._ratios)
+        ]
+        self._steps_by_dtype = {}  # (dtype, device) -> step matrices rounded once to that dtype
         self._is_range_lmax = self.ls == list(range(self.lmax + 1))
-        if normalization == "norm":
-            divisor = torch.cat([torch.full((2 * v + 1,), math.sqrt(2 * v + 1), dtype=torch.float64) for v in self.ls])
-            self.register_buffer("_norm_divisor", divisor, persistent=False)
+        self._dim = sum(2 * l + 1 for l in self.ls)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1:] != (3,):
             raise ValueError(f"SphericalHarmonics expects vectors of shape [..., 3], got shape {tuple(x.shape)}")
+        batch = x.shape[:-1]
+        # Work component-major, r [3, B]: every op then runs over long contiguous rows, where the
+        # natural [B, 3] layout would make each op loop over tiny inner dimensions.
+        r = x.reshape(-1, 3).T.contiguous()
         if self.normalize:
-            x = torch.nn.functional.normalize(x, dim=-1)
-        x0, x1, x2 = x[..., 0], x[..., 1], x[..., 2]
-        per_l = [[torch.ones_like(x0)]]
-        for step in self._steps:
-            per_l.append(step(x0, x1, x2, per_l[-1]))
-        components = [c for l in self.ls for c in per_l[l]] if not self._is_range_lmax else [c for cs in per_l for c in cs]
-        sh = torch.stack(components, dim=-1)
-        if self.normalization == "integral":
-            sh = sh / math.sqrt(4 * math.pi)
-        elif self.normalization == "norm":
-            sh = sh / self._norm_divisor.to(sh.dtype)
-        return sh
+            # x / max(|x|, eps) like torch.nn.functional.normalize (zero maps to zero); the clamp
+            # sits under the square root so the gradient at zero stays finite.
+            r = r / (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).clamp_min(1e-24).sqrt()
+        unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
+        per_l = self._unrolled(r) if unrolled else self._dense(r)
+        rows = [row for l in (range(self.lmax + 1) if self._is_range_lmax else self.ls) for row in per_l[l]]
+        return torch.stack(rows, dim=-1).reshape(*batch, self._dim)
+
+    def _dense(self, r: torch.Tensor) -> List[torch.Tensor]:
+        """[Y^l [2l+1, B] for l = 0..lmax] from r [3, B]: one outer product and one matmul per degree."""
+        key = (r.dtype, r.device)
+        if key not in self._steps_by_dtype:
+            self._steps_by_dtype[key] = [m.T.to(dtype=r.dtype, device=r.device).contiguous() for m in self._steps_float64]
+        b = r.shape[1]
+        per_l = [r.new_full((1, b), self._y0)]
+        for l, matrix in enumerate(self._steps_by_dtype[key], start=1):
+            outer = (r[:, None, :] * per_l[-1][None, :, :]).reshape(3 * (2 * l - 1), b)
+            per_l.append(matrix @ outer)
+        return per_l
+
+    def _unrolled(self, r: torch.Tensor) -> List[List[torch.Tensor]]:
+        """The same by the generated kernels, component by component (lists of [B] rows)."""
+        x, y, z = r[0], r[1], r[2]
+        components = [torch.full_like(x, self._y0)]
+        per_l = [components]
+        for kernel, ratio in zip(self._kernels, self._ratios):
+            components = kernel(x, y, z, components)
+            if ratio != 1.0:
+                components = [c * ratio for c in components]
+            per_l.append(components)
+        return per_l
+
+
+def _step_matrix(rows, l: int) -> torch.Tensor:
+    """The recursion step to degree l as a dense [3 (2l-1), 2l+1] float64 matrix M with
+    Y^l = (r (x) Y^(l-1)) @ M, the outer product flattened r-major."""
+    m = torch.zeros(3, 2 * l - 1, 2 * l + 1, dtype=torch.float64)
+    for i, j, k, c in rows:
+        m[j, k, i] = c
+    return m.reshape(3 * (2 * l - 1), 2 * l + 1)
 
 
 def spherical_harmonics(l: Union[int, List[int], str, Irreps], x: torch.Tensor, normalize: bool,

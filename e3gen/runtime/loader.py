@@ -94,21 +94,25 @@ def load_kernels(lmax: int) -> LoadedBuild:
                 return existing
         path = _find(store.shipped_root(), lmax) or _find(store.cache_root(), lmax)
         if path is None:
-            path = _build_into_cache(lmax)
+            path = _build_into_cache(lmax, "no build covers lmax={}".format(lmax))
+        elif path.parent == store.cache_root() and store.verify_build(path).only_stale:
+            # A cached build is derived data: one made by another compiler is rebuilt, not refused.
+            # (Edited or corrupt files are still refused: that is not something to paper over.)
+            path = _build_into_cache(int(path.name[4:]), f"the cached build {path} is stale")
         build = import_build(path)
         _loaded[lmax] = build
         return build
 
 
-def _build_into_cache(lmax: int) -> Path:
+def _build_into_cache(lmax: int, reason: str) -> Path:
     from e3gen.build import MAX_LMAX, build
 
     if lmax > MAX_LMAX:
         raise ValueError(f"l={lmax} is beyond what e3gen builds (lmax <= {MAX_LMAX}); use smaller l")
     root = store.cache_root()
-    print(f"e3gen: no build covers lmax={lmax}; building it into {root} (once)...", file=sys.stderr, flush=True)
+    print(f"e3gen: {reason}; building lmax={lmax} into {root} (once)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    report = build(lmax, root, progress=lambda message: None)
+    report = build(lmax, root, force=True, progress=lambda message: None)
     print(f"e3gen: built lmax={lmax} in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
     return report.path
 

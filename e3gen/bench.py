@@ -1,0 +1,216 @@
+"""`e3gen bench`: e3gen against e3nn 0.6.0, in the same process, on the workloads that matter.
+
+Cases (float32, as in the issue that defines them):
+  a  NequIP's convolution product 32x0e+32x1o+32x2e+32x3o (x) 0e+1o+2e+3o, uvu into every
+     output with l <= 3, per-edge weights; 20,000 and 2,000 edges
+  b  FullyConnectedTensorProduct 16x0e+16x1o+16x2e (x) itself -> itself, 20,000 rows
+  c  FullTensorProduct 0e+1o+2e+3o (x) itself, 100,000 rows
+  d  spherical harmonics lmax 3 and 8 on 100,000 vectors (normalize=True)
+
+For each: forward and forward+backward (gradients for every input and the weights), eager and
+torch.compile'd (e3nn compiled too, so the comparison is like for like), median of repeated runs.
+e3gen and e3nn runs are interleaved so that load on a shared machine hits both alike. The ratio
+is e3gen time / e3nn time: below 1 means e3gen is faster. The one-off compile time is reported.
+
+The allocator is stated in the header: glibc's malloc page-faults on every fresh tensor above
+~32 MB, which dominates products whose outputs are hundreds of MB (see PERFORMANCE.md); run under
+LD_PRELOAD=libtcmalloc_minimal.so.4 to measure both libraries without that cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+
+@dataclass
+class Workload:
+    """One benchmark case: how to build each library's module and its inputs."""
+
+    name: str
+    size: int
+    make: Callable[[object], torch.nn.Module]  # (o3 namespace) -> module
+    inputs: Callable[[torch.nn.Module, int], Tuple[torch.Tensor, ...]]
+
+
+@dataclass
+class Row:
+    case: str
+    size: int
+    pass_: str
+    backend: str
+    e3nn: float
+    e3gen: float
+    compile_seconds: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.e3gen / self.e3nn
+
+
+def _conv_product(o3):
+    irreps_in = o3.Irreps("32x0e+32x1o+32x2e+32x3o")
+    irreps_sh = o3.Irreps("0e+1o+2e+3o")
+    out, instructions = [], []
+    for i1, (mul, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(irreps_sh):
+            for ir in ir1 * ir2:
+                if ir.l <= 3:
+                    instructions.append((i1, i2, len(out), "uvu", True))
+                    out.append((mul, ir))
+    out, p, _ = o3.Irreps(out).sort()
+    instructions = [(i1, i2, p[io], mode, w) for i1, i2, io, mode, w in instructions]
+    return o3.TensorProduct(irreps_in, irreps_sh, out, instructions, shared_weights=False, internal_weights=False)
+
+
+def _tp_inputs(module, n: int):
+    x = torch.randn(n, module.irreps_in1.dim)
+    y = torch.randn(n, module.irreps_in2.dim)
+    if module.weight_numel and not module.internal_weights:
+        return x, y, torch.randn(n, module.weight_numel)
+    return x, y
+
+
+class _SphericalHarmonics(torch.nn.Module):
+    def __init__(self, o3, lmax: int):
+        super().__init__()
+        self.sh = o3.SphericalHarmonics(list(range(lmax + 1)), normalize=True, normalization="component")
+
+    def forward(self, x):
+        return self.sh(x)
+
+
+def workloads() -> Dict[str, List[Workload]]:
+    return {
+        "a": [Workload("a conv uvu lmax3", n, _conv_product, _tp_inputs) for n in (20_000, 2_000)],
+        "b": [Workload("b fully connected 16x", 20_000,
+                       lambda o3: o3.FullyConnectedTensorProduct("16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e"),
+                       _tp_inputs)],
+        "c": [Workload("c full 0e+1o+2e+3o", 100_000, lambda o3: o3.FullTensorProduct("0e+1o+2e+3o", "0e+1o+2e+3o"), _tp_inputs)],
+        "d": [Workload(f"d harmonics lmax{l}", 100_000, (lambda l: lambda o3: _SphericalHarmonics(o3, l))(l),
+                       lambda module, n: (torch.randn(n, 3),)) for l in (3, 8)],
+    }
+
+
+def _forward(module, inputs):
+    def run():
+        with torch.no_grad():
+            return module(*inputs)
+
+    return run
+
+
+def _forward_backward(module, inputs):
+    leaves = [t.detach().requires_grad_(True) for t in inputs]
+
+    def run():
+        out = module(*leaves)
+        out.backward(torch.ones_like(out))
+        for t in leaves:
+            t.grad = None
+
+    return run
+
+
+def _median_interleaved(runs: Dict[str, Callable], repeats: int) -> Dict[str, float]:
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row]:
+    from e3gen import o3 as e3gen_o3
+
+    torch.manual_seed(0)
+    modules = {"e3nn": workload.make(e3nn_o3), "e3gen": workload.make(e3gen_o3)}
+    inputs = workload.inputs(modules["e3gen"], workload.size)
+    rows = []
+    for pass_name, make_run in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
+        compile_seconds = {}
+        runs = {}
+        for lib, module in modules.items():
+            target = torch.compile(module) if backend == "compiled" else module
+            run = make_run(target, inputs)
+            start = time.perf_counter()
+            run()  # warm-up; for torch.compile, this is the compilation
+            compile_seconds[lib] = time.perf_counter() - start
+            runs[lib] = run
+        medians = _median_interleaved(runs, repeats)
+        rows.append(Row(workload.name, workload.size, pass_name, backend, medians["e3nn"], medians["e3gen"],
+                        compile_seconds if backend == "compiled" else {}))
+    return rows
+
+
+def format_rows(rows: List[Row]) -> str:
+    header = f"{'case':<24} {'size':>7} {'pass':<8} {'backend':<9} {'e3nn ms':>9} {'e3gen ms':>9} {'e3gen/e3nn':>10}  compile s (e3nn/e3gen)"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        compile_text = f"{r.compile_seconds['e3nn']:.1f} / {r.compile_seconds['e3gen']:.1f}" if r.compile_seconds else ""
+        lines.append(
+            f"{r.case:<24} {r.size:>7} {r.pass_:<8} {r.backend:<9} {1e3 * r.e3nn:>9.1f} {1e3 * r.e3gen:>9.1f} "
+            f"{r.ratio:>10.2f}  {compile_text}"
+        )
+    return "\n".join(lines)
+
+
+def allocator() -> str:
+    preload = os.environ.get("LD_PRELOAD", "")
+    for name in ("tcmalloc", "jemalloc", "mimalloc"):
+        if name in preload:
+            return f"{name} (LD_PRELOAD)"
+    return "glibc malloc (default)"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="e3gen bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'a' or 'abcd' (default)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    p.add_argument("--backends", default="eager,compiled", help="eager, compiled or both (default)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--small", action="store_true", help="run only the smaller size of each case")
+    args = p.parse_args(argv)
+    try:
+        import e3nn
+        from e3nn import o3 as e3nn_o3
+    except ImportError:
+        print("e3gen bench needs e3nn 0.6.0 as the baseline: pip install e3nn==0.6.0", file=sys.stderr)
+        return 2
+    import e3gen
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"e3gen {e3gen.__version__} vs e3nn {e3nn.__version__}; torch {torch.__version__}, float32, "
+          f"{torch.get_num_threads()} threads, allocator: {allocator()}; median of {args.repeats}")
+    rows: List[Row] = []
+    selected = workloads()
+    for case in args.cases:
+        if case not in selected:
+            print(f"unknown case {case!r}; choose from {''.join(selected)}", file=sys.stderr)
+            return 2
+        cases = selected[case]
+        if args.small:
+            cases = [min(cases, key=lambda w: w.size)]
+        for workload in cases:
+            for backend in args.backends.split(","):
+                new = measure(workload, e3nn_o3, backend.strip(), args.repeats)
+                rows.extend(new)
+                for line in format_rows(new).splitlines()[2:]:
+                    print(line, flush=True)
+    print()
+    print(format_rows(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -178,11 +178,29 @@ def _plan(irreps_in1: Irreps, irreps_in2: Irreps, irreps_out: Irreps, instructio
 
 
 def _group_clebsch_gordan(group: _Group) -> torch.Tensor:
-    """[2l2+1, (2l1+1) * K] float64: the group's blocks c_step * wigner_3j(l1, l2, l) side by side
-    (K = sum 2l+1), laid out so that x2 @ it gives R[b, i, k] = sum_j c C_ijk x2_j. Folding each
-    instruction's path coefficient c into its columns saves a pass over the outputs."""
-    c = torch.cat([s.coefficient * wigner_3j(group.l1, group.l2, s.l_out, dtype=torch.float64) for s in group.steps], dim=2)
-    return c.permute(1, 0, 2).reshape(2 * group.l2 + 1, -1).contiguous()
+    """[2l1+1, 2l2+1, K] float64: the group's blocks c_step * wigner_3j(l1, l2, l) side by side
+    (K = sum 2l+1). Folding each instruction's path coefficient c into its columns saves a pass
+    over the outputs."""
+    return torch.cat([s.coefficient * wigner_3j(group.l1, group.l2, s.l_out, dtype=torch.float64) for s in group.steps], dim=2)
+
+
+def _formulation(group: _Group, mul1: int, shared_weights: bool) -> str:
+    """How the dense strategy contracts a group (a planner decision; all give the same numbers).
+
+    "bmm": R = C x2 first ([B, v, i, K], small), then T[b, u, v, K] = x1 R as a batched matmul
+    over the batch, each a [u, i] x [i, v K] product: good when u is large enough to pay.
+    "outer": the outer product x1_i x2_j ([B, u, v, i j]) times C as one tall matmul: better when
+    each sample's matmul would be a matrix-vector product (one channel on the left, or shared
+    channels u = v).
+    "weights-last": for groups of uvw paths with shared weights (fully connected products),
+    T is made as [B, k, v, u] so that the weights, the bulk of the work, contract in one large
+    matmul [(B k), (v u)] x [(v u), w] per path instead of a batched einsum.
+    """
+    if group.same_channel or mul1 <= 2:
+        return "outer"
+    if shared_weights and all(s.mode == "uvw" for s in group.steps):
+        return "weights-last"
+    return "bmm"
 
 
 @lru_cache(maxsize=None)
@@ -271,6 +289,7 @@ class TensorProduct(torch.nn.Module):
         # Exact tables and generated kernels are looked up once, here, so that forward holds only
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]
+        self._formulations = [_formulation(g, self.irreps_in1[g.i_in1].mul, self.shared_weights) for g in self._groups]
         self._clebsch_gordan = {}  # (dtype, device) -> the tables rounded once to that dtype
         lmax = max([0] + [max((g.l1, g.l2) + g.l_outs) for g in self._groups])
         build = load_kernels(lmax)
@@ -432,11 +451,13 @@ class TensorProduct(torch.nn.Module):
             if unrolled:
                 products = self._products_unrolled(group, self._kernels[index], x1, x2)
             else:
-                products = self._products_dense(group, tables[index], x1, x2)
+                products = self._products_dense(group, self._formulations[index], tables[index], x1, x2)
+            weights_last = not unrolled and self._formulations[index] == "weights-last"
             for step, t in zip(group.steps, products):
                 w = w_blocks[self._weight_block[step.instruction]] if step.has_weight else None
                 # the dense tables already carry the path coefficient; the generated kernels do not
-                result = _contract(step, t, w, self.shared_weights, b, 1.0 if not unrolled else step.coefficient)
+                c = step.coefficient if unrolled else 1.0
+                result = _contract_weights_last(step, t, w) if weights_last else _contract(step, t, w, self.shared_weights, b, c)
                 outputs[step.i_out] = result if outputs[step.i_out] is None else outputs[step.i_out] + result
         blocks = [
             out.reshape(b, size) if out is not None else x.new_zeros(b, size)
@@ -447,19 +468,37 @@ class TensorProduct(torch.nn.Module):
     def _tables(self, dtype: torch.dtype, device: torch.device) -> List[torch.Tensor]:
         key = (dtype, device)
         if key not in self._clebsch_gordan:
-            self._clebsch_gordan[key] = [c.to(dtype=dtype, device=device) for c in self._clebsch_gordan_float64]
+            self._clebsch_gordan[key] = [
+                (c.reshape(-1, c.shape[2]) if how == "outer" else c.permute(1, 0, 2).reshape(c.shape[1], -1))
+                .to(dtype=dtype, device=device).contiguous()
+                for c, how in zip(self._clebsch_gordan_float64, self._formulations)
+            ]
         return self._clebsch_gordan[key]
 
     @staticmethod
-    def _products_dense(group: _Group, c: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> List[torch.Tensor]:
-        """Per step, T = sum_ij C_ijk x1_i x2_j: [B, u, v, k] (u,v pairs) or [B, u, k] (shared channel)."""
+    def _products_dense(group: _Group, how: str, c: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> List[torch.Tensor]:
+        """Per step, T = sum_ij C_ijk x1_i x2_j: [B, u, v, k] (u,v pairs) or [B, u, k] (shared channel).
+
+        `c` is the group's table in the layout `how` needs: [(i, j), K] for "outer", [j, (i, K)] for "bmm".
+        """
         b, mul1, d1 = x1.shape
-        mul2 = x2.shape[1]
+        mul2, d2 = x2.shape[1:]
         columns = group.columns
-        r = (x2.reshape(b * mul2, -1) @ c).view(b, mul2, d1, columns)  # R[b, v, i, k] = sum_j C_ijk x2[b, v, j]
-        if group.same_channel:
-            t = torch.bmm(x1.reshape(b * mul1, 1, d1), r.reshape(b * mul1, d1, columns)).view(b, mul1, columns)
+        if how == "outer" and group.same_channel:
+            t = ((x1[..., :, None] * x2[..., None, :]).reshape(b * mul1, d1 * d2) @ c).view(b, mul1, columns)
+        elif how == "outer":
+            outer = (x1[:, :, None, :, None] * x2[:, None, :, None, :]).reshape(b * mul1 * mul2, d1 * d2)
+            t = (outer @ c).view(b, mul1, mul2, columns)
+        elif how == "weights-last":
+            r = (x2.reshape(b * mul2, d2) @ c).view(b, mul2, d1, columns)  # R[b, v, i, k] = sum_j C_ijk x2[b, v, j]
+            r = r.permute(0, 3, 1, 2).reshape(b, columns * mul2, d1)  # [b, (k, v), i]
+            x1t = x1.transpose(1, 2)
+            return [
+                torch.bmm(r[:, s.k_start * mul2 : s.k_stop * mul2], x1t).view(b, s.k_stop - s.k_start, mul2, mul1)
+                for s in group.steps
+            ]  # T[b, k, v, u] per step, contiguous
         else:
+            r = (x2.reshape(b * mul2, d2) @ c).view(b, mul2, d1, columns)  # R[b, v, i, k] = sum_j C_ijk x2[b, v, j]
             t = torch.bmm(x1, r.permute(0, 2, 1, 3).reshape(b, d1, mul2 * columns)).view(b, mul1, mul2, columns)
         return t.split([s.k_stop - s.k_start for s in group.steps], dim=-1)
 
@@ -518,6 +557,13 @@ def _contract(step: _Step, t: torch.Tensor, w: Optional[torch.Tensor], shared: b
     if mode == "uvu<v":
         return pairs * w[..., None] if w is not None else pairs
     return torch.einsum(f"bqk,{z}qw->bwk", pairs, w)  # u<vw
+
+
+def _contract_weights_last(step: _Step, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """uvw with shared weights on T[b, k, v, u]: one matmul [(b k), (v u)] x [(v u), w] -> [b, w, k]."""
+    b, k, mul2, mul1 = t.shape
+    w = w.view(step.path_shape).permute(1, 0, 2).reshape(mul2 * mul1, step.mul_out)
+    return (t.view(b * k, mul2 * mul1) @ w).view(b, k, step.mul_out).transpose(1, 2)
 
 
 # --- the common products ------------------------------------------------------------------------------

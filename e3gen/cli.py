@@ -1,4 +1,4 @@
-"""The `e3gen` command line: build, info (and the commands other modules register)."""
+"""The `e3gen` command line: build, info, debug (and the commands other modules register)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="list the builds e3gen can load and whether they verify")
     i.set_defaults(run=_cmd_info)
+
+    from e3gen.debug.cli import configure as configure_debug  # argparse only; torch loads when it runs
+
+    configure_debug(sub.add_parser("debug", help="per-layer, per-irrep equivariance and float32 precision report "
+                                                 "of the demo model (or --model module:function)"))
     return p
 
 

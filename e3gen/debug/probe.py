@@ -174,10 +174,10 @@ def _input_rows(specs, x64, x32, gx32, g, t) -> List[BlockRow]:
         if spec.kind == "untransformed":
             continue
         expected32 = spec.act(v32, g, t)
+        output_scale = _max_abs(v64)
         for block, mul, l, p, index in _blocks(spec):
-            scale = _max_abs(v64[..., index])
             rows.append(BlockRow(
-                position, spec.name, "input", block, mul, l, p, scale,
+                position, spec.name, "input", block, mul, l, p, _max_abs(v64[..., index]), output_scale,
                 abs_err64=0.0,  # the float64 run gets exactly g x, computed in float64
                 abs_err32=_max_abs(moved32.to(torch.float64)[..., index] - expected32[..., index]),
                 abs_discrepancy=_max_abs(v32.to(torch.float64)[..., index] - v64[..., index]),
@@ -209,10 +209,12 @@ def _module_rows(position: int, c64: Call, c64_moved: Call, c32: Call, c32_moved
     expected64 = spec.act(c64.output, g, None)
     expected32 = spec.act(c32.output, g, None)
     rows = []
+    output_scale = _max_abs(c64.output)
     for block, mul, l, p, index in _blocks(spec):
         rows.append(BlockRow(
             position, c64.key, c64.type, block, mul, l, p,
             scale=_max_abs(c64.output[..., index]),
+            output_scale=output_scale,
             abs_err64=_max_abs(c64_moved.output[..., index] - expected64[..., index]),
             abs_err32=_max_abs(c32_moved.output[..., index] - expected32[..., index]),
             abs_discrepancy=_max_abs(c32.output[..., index] - c64.output[..., index]),

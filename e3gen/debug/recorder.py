@@ -2,7 +2,8 @@
 
 A submodule is traced when it has an ``irreps_out`` attribute (every e3gen and e3nn layer does) or
 when the caller names it in ``irreps_of`` ({name in ``model.named_modules()``: irreps}), which also
-overrides a module's own ``irreps_out``. The model itself is named ``""`` there and ``"<model>"``
+overrides a module's own ``irreps_out`` (name e3nn's `BatchNorm`, whose attribute is ``irreps``, there
+to trace it). The model itself is named ``""`` there and ``"<model>"``
 in reports. Hooks fire when a module returns, so a container comes after its children.
 
 Only eager modules can be traced: a TorchScript-scripted or compiled submodule hides the calls

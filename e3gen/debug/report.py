@@ -1,11 +1,15 @@
 """The precision report: one row per (module call, output irrep block), its summary and its table.
 
 Every error is relative to the block's own scale: ``scale`` is the largest ``|entry|`` of that
-block in the float64 run on the untransformed input (the best estimate of the true values), and
+block in the float64 run on the untransformed input (the best estimate of the true values). A block
+smaller than ``SMALL_BLOCK`` (1e-2) times its output's largest entry is measured against that
+instead: a block that is zero by symmetry (the 1e part of x (x) x) holds only the rounding of the
+products it came from, which are as large as the rest of the output, and would otherwise look
+infinitely wrong. Then
 
 * ``err64`` / ``err32``: ``max |f(g x) - D(g) f(x)|`` over the block, from the float64 model and
-  from its float32 copy, divided by ``scale``;
-* ``discrepancy``: ``max |f32(x) - f64(x)|`` over the block, divided by ``scale``: what float32
+  from its float32 copy, divided by the reference scale;
+* ``discrepancy``: ``max |f32(x) - f64(x)|`` over the block, divided by the same: what float32
   rounding did to the values themselves, equivariant or not.
 
 The absolute numbers are kept (``abs_err64``, ...). A block of exact zeros with no error has
@@ -30,11 +34,13 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-__all__ = ["Bounds", "BlockRow", "Summary", "EquivarianceReport", "FLOOR_EPS"]
+__all__ = ["Bounds", "BlockRow", "Summary", "EquivarianceReport", "FLOOR_EPS", "SMALL_BLOCK"]
 
 # Errors below FLOOR_EPS x eps of their dtype are rounding noise for "first growth". Rounding of a
 # well-conditioned layer stays within ~sqrt(fan-in) eps (a few eps to a few tens of eps).
 FLOOR_EPS = 100
+# Blocks below SMALL_BLOCK x their output's largest entry are measured against that (see above).
+SMALL_BLOCK = 1e-2
 _EPS = {"float64": torch.finfo(torch.float64).eps, "float32": torch.finfo(torch.float32).eps}
 
 
@@ -75,8 +81,9 @@ class BlockRow:
     module's name in ``model.named_modules()`` (``"<model>"`` for the model itself, ``"in[0]"``
     for an input), with ``#k`` added for its k-th repeated call; ``type``: the module's class name
     (``"input"`` for inputs); ``block``: index of the ``(mul, ir)`` term in its irreps (None for
-    cartesian points, whose ``l`` and ``p`` are None too). Absolute errors and ``scale`` are
-    float64 numbers; `err64`, `err32` and `discrepancy` are relative to ``scale``.
+    cartesian points, whose ``l`` and ``p`` are None too). ``scale``: the block's largest
+    ``|entry|``, ``output_scale``: the whole output's; absolute errors and scales are float64
+    numbers; `err64`, `err32` and `discrepancy` are relative to `reference`.
     """
 
     position: int
@@ -87,6 +94,7 @@ class BlockRow:
     l: Optional[int]
     p: Optional[int]
     scale: float
+    output_scale: float
     abs_err64: float
     abs_err32: float
     abs_discrepancy: float
@@ -104,16 +112,23 @@ class BlockRow:
         return f"{self.mul}x{self.l}{'e' if self.p == 1 else 'o'}"
 
     @property
+    def reference(self) -> float:
+        """What errors are relative to: ``max(scale, SMALL_BLOCK * output_scale)``."""
+        if math.isnan(self.scale) or math.isnan(self.output_scale):
+            return math.nan
+        return max(self.scale, SMALL_BLOCK * self.output_scale)
+
+    @property
     def err64(self) -> float:
-        return _relative(self.abs_err64, self.scale)
+        return _relative(self.abs_err64, self.reference)
 
     @property
     def err32(self) -> float:
-        return _relative(self.abs_err32, self.scale)
+        return _relative(self.abs_err32, self.reference)
 
     @property
     def discrepancy(self) -> float:
-        return _relative(self.abs_discrepancy, self.scale)
+        return _relative(self.abs_discrepancy, self.reference)
 
     def error(self, dtype: str) -> float:
         """``err64`` for ``"float64"``, ``err32`` for ``"float32"``."""
@@ -130,7 +145,7 @@ def flags_of(row: BlockRow, bounds: Bounds) -> Tuple[str, ...]:
     """The bound violations of a row, in a fixed order (see the module docstring)."""
     values = (row.err64, row.err32, row.discrepancy)
     flags = []
-    if any(math.isnan(v) or math.isinf(v) for v in values) or not math.isfinite(row.scale):
+    if any(math.isnan(v) or math.isinf(v) for v in values) or not math.isfinite(row.output_scale):
         flags.append("nan")
     if _key(row.err64) > bounds.float64:
         flags.append("f64")
@@ -303,7 +318,9 @@ class EquivarianceReport:
         return [
             f"equivariance report: g = {g}{moved}" + (f", seed {self.seed}" if self.seed is not None else ""),
             "  err64, err32: max |f(g x) - D(g) f(x)| / scale, in float64 and in a float32 copy of the model",
-            "  32v64: max |f32(x) - f64(x)| / scale; scale: the block's largest |entry| in float64",
+            "  32v64: max |f32(x) - f64(x)| / scale",
+            f"  scale: the block's largest |entry| in float64; below {SMALL_BLOCK:g} x its output's largest, errors are "
+            f"relative to that instead",
             f"  flags: f64 > {self.bounds.float64:g}; f32, 32v64 > {self.bounds.float32:g} (beyond rounding with exact "
             f"coefficients); nan",
             f"  first growth: a module's error > {self.growth:g}x every error before it and > {self.growth:g}x{FLOOR_EPS} eps",

@@ -66,26 +66,18 @@ def equivariance_report(
 
     Put models with dropout in eval() first: random masks differ between the runs.
     """
-    if specs is None:
-        specs = getattr(model, "input_specs", None)
-    if specs is None:
-        specs = getattr(model, "irreps_in", None)
-        if specs is None:
-            raise ValueError(
-                "equivariance_report needs the specs of the inputs: pass specs= (irreps, 'cartesian_points' or None per "
-                "input, laid out like inputs) or give the model an input_specs (or irreps_in) attribute"
-            )
-    layout = parse_specs(specs, "in")
+    layout = parse_specs(_specs(model, specs), "in")
     values = layout.flatten(inputs, "inputs")
     for spec, value in zip(layout.specs, values):
         spec.check(value)
-    if not any(spec.kind != "untransformed" for spec in layout.specs):
-        raise ValueError("every input spec is None: nothing would be transformed; mark features with their irreps and positions as 'cartesian_points'")
+    if all(spec.kind == "untransformed" for spec in layout.specs):
+        raise ValueError("every input spec is None: nothing would be transformed; mark features with their irreps "
+                         "and positions as 'cartesian_points'")
 
     has_points = any(spec.kind == "cartesian_points" for spec in layout.specs)
     needs_random = rotation is None or (translation is True and has_points)
     if needs_random and seed is None:
-        seed = int(torch.randint(0, 2**32 - 1, ()))
+        seed = int(torch.randint(0, 2**32 - 1, ()))  # from the global RNG: torch.manual_seed repeats it
     generator = torch.Generator().manual_seed(seed) if needs_random else None
     g = random_rotation(generator) if rotation is None else as_o3_element(rotation)
     if inversion:
@@ -98,32 +90,27 @@ def equivariance_report(
     # the float32 run's only input error is that final rounding
     gx64 = [_moved(spec, v, g, t, torch.float64) for spec, v in zip(layout.specs, x64)]
     gx32 = [_moved(spec, v, g, t, torch.float32) for spec, v in zip(layout.specs, x32)]
-
-    outputs = {}
+    runs = []  # float64 on x, float64 on g x, float32 on x, float32 on g x
     for dtype, x, gx in ((torch.float64, x64, gx64), (torch.float32, x32, gx32)):
-        copy_ = _copy(model, dtype)
-        traced = traced_modules(copy_, irreps_of)
-        outputs[dtype] = tuple(_run(copy_, traced, layout, xs) for xs in (x, gx))
+        copied = _copy(model, dtype)
+        traced = traced_modules(copied, irreps_of)
+        runs.extend(_run(copied, traced, layout, xs) for xs in (x, gx))
 
     rows = _input_rows(layout.specs, x64, x32, gx32, g, t)
-    skipped: List[Tuple[str, str]] = []
-    calls64 = {c.key: c for c in outputs[torch.float64][0]}
-    others = [{c.key: c for c in calls} for calls in (outputs[torch.float64][1], *outputs[torch.float32])]
-    position = (rows[-1].position + 1) if rows else 0
-    for key, call in calls64.items():
-        found = [other.get(key) for other in others]
-        if any(c is None for c in found):
-            skipped.append((key, "not called in every run (control flow that depends on the input?)"))
-            continue
-        block_rows, reason = _module_rows(position, call, *found, g)
-        if reason is not None:
-            skipped.append((key, reason))
-            continue
-        rows.extend(block_rows)
-        position += 1
-
-    rows = [_with_flags(row, bounds) for row in rows]
+    module_rows, skipped = _compare(runs, g, first_position=(rows[-1].position + 1) if rows else 0)
+    rows = [replace(row, flags=flags_of(row, bounds)) for row in rows + module_rows]
     return EquivarianceReport(tuple(rows), g, t, seed, bounds, growth, tuple(skipped))
+
+
+def _specs(model: torch.nn.Module, specs):
+    """The given specs, else ``model.input_specs``, else ``model.irreps_in``."""
+    for candidate in (specs, getattr(model, "input_specs", None), getattr(model, "irreps_in", None)):
+        if candidate is not None:
+            return candidate
+    raise ValueError(
+        "equivariance_report needs the specs of the inputs: pass specs= (irreps, 'cartesian_points' or None per "
+        "input, laid out like inputs) or give the model an input_specs (or irreps_in) attribute"
+    )
 
 
 def _translation(translation, specs: Sequence[ValueSpec], values, has_points: bool, generator) -> Optional[torch.Tensor]:
@@ -192,6 +179,26 @@ def _blocks(spec: ValueSpec):
     return [(i, mul, ir.l, ir.p, s) for i, ((mul, ir), s) in enumerate(zip(spec.irreps, spec.irreps.slices())) if mul > 0]
 
 
+def _compare(runs: List[List[Call]], g: torch.Tensor, first_position: int) -> Tuple[List[BlockRow], List[Tuple[str, str]]]:
+    """Rows of every module call of the float64 run on x, in its order, and (call, reason) for the skipped."""
+    reference, *others = [{call.key: call for call in calls} for calls in runs]
+    rows: List[BlockRow] = []
+    skipped: List[Tuple[str, str]] = []
+    position = first_position
+    for key, call in reference.items():
+        found = [other.get(key) for other in others]
+        if any(c is None for c in found):
+            skipped.append((key, "not called in every run (control flow that depends on the input?)"))
+            continue
+        block_rows, reason = _module_rows(position, call, *found, g)
+        if reason is not None:
+            skipped.append((key, reason))
+            continue
+        rows.extend(block_rows)
+        position += 1
+    return rows, skipped
+
+
 def _module_rows(position: int, c64: Call, c64_moved: Call, c32: Call, c32_moved: Call, g: torch.Tensor):
     """(rows, None), or ([], why these outputs cannot be compared)."""
     outputs = (c64.output, c64_moved.output, c32.output, c32_moved.output)
@@ -206,7 +213,7 @@ def _module_rows(position: int, c64: Call, c64_moved: Call, c32: Call, c32_moved
         return [], (f"output shape differs between the runs {sorted(shapes)} (a graph built from positions "
                     f"gained or lost an edge at the cutoff?)")
     spec = ValueSpec(c64.key, "irreps", c64.irreps)
-    expected64 = spec.act(c64.output, g, None)
+    expected64 = spec.act(c64.output, g, None)  # outputs are features: translations do not act on them
     expected32 = spec.act(c32.output, g, None)
     rows = []
     output_scale = _max_abs(c64.output)
@@ -220,10 +227,6 @@ def _module_rows(position: int, c64: Call, c64_moved: Call, c32: Call, c32_moved
             abs_discrepancy=_max_abs(c32.output[..., index] - c64.output[..., index]),
         ))  # fmt: skip
     return rows, None
-
-
-def _with_flags(row: BlockRow, bounds: Bounds) -> BlockRow:
-    return replace(row, flags=flags_of(row, bounds))
 
 
 def _max_abs(x: torch.Tensor) -> float:

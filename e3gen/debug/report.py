@@ -323,7 +323,8 @@ class EquivarianceReport:
             f"relative to that instead",
             f"  flags: f64 > {self.bounds.float64:g}; f32, 32v64 > {self.bounds.float32:g} (beyond rounding with exact "
             f"coefficients); nan",
-            f"  first growth: a module's error > {self.growth:g}x every error before it and > {self.growth:g}x{FLOOR_EPS} eps",
+            f"  first growth: the first module whose error is > {self.growth:g} x every error before it "
+            f"(and > {self.growth:g} x {FLOOR_EPS} eps, above rounding)",
         ]
 
     def __str__(self) -> str:

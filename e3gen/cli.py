@@ -1,4 +1,4 @@
-"""The `e3gen` command line: build, info (and the commands other modules register)."""
+"""The `e3gen` command line: build, info, debug (and the commands other modules register)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     # `e3gen bench ...` is dispatched to e3gen.bench.main before parsing (it owns its options);
     # the entry here only lists it in --help.
     sub.add_parser("bench", help="time e3gen against e3nn in one process (see `e3gen bench --help`)")
+
+    from e3gen.debug.cli import configure as configure_debug  # argparse only; torch loads when it runs
+
+    configure_debug(sub.add_parser("debug", help="per-layer, per-irrep equivariance and float32 precision report "
+                                                 "of the demo model (or --model module:function)"))
     return p
 
 

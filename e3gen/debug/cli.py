@@ -1,0 +1,144 @@
+"""``e3gen debug``: the equivariance and precision report of the demo model, or of any model.
+
+    e3gen debug                                  # the tetris demo (e3gen.examples.tetris)
+    e3gen debug --model mypkg.models:make        # make() -> (model, inputs, input_specs)
+    e3gen debug --model path/to/file.py:make     # the same, from a file
+
+``--model`` names a function of no arguments returning ``(model, inputs, input_specs)``, or
+``(model, inputs)`` with the specs in ``model.input_specs``, or ``model.irreps_in`` (see
+`e3gen.debug.equivariance_report` for what inputs and specs are). A dotted module is imported
+from the current directory or the environment.
+
+The demo model comes from ``e3gen.examples.tetris.trained_demo_model(seed=0) -> (model, inputs)``;
+its input specs are ``model.input_specs`` when the model has them, otherwise the inputs are read
+as positions (``"cartesian_points"``) followed by index tensors (batch, edge_index: untransformed).
+
+Exit status: 0 if no block is flagged, 1 if one is, 2 if the model could not be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+__all__ = ["configure", "run", "DemoUnavailable"]
+
+
+class DemoUnavailable(RuntimeError):
+    """The tetris demo model is not part of this e3gen."""
+
+
+class _LoadError(ValueError):
+    """--model does not name a usable function."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add ``e3gen debug``'s options to its subparser (argparse only: torch loads when it runs)."""
+    parser.add_argument("--model", metavar="MODULE:FUNCTION",
+                        help="a function returning (model, inputs, input_specs); default: the tetris demo model")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random rotation and translation (default 0)")
+    parser.add_argument("--bound32", type=float, default=None, help="relative float32 error to flag (default 1e-4)")
+    parser.add_argument("--bound64", type=float, default=None, help="relative float64 error to flag (default 1e-10)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from e3gen.debug import Bounds, equivariance_report
+
+    try:
+        model, inputs, specs, source = _load(args.model)
+    except (DemoUnavailable, _LoadError) as error:
+        print(f"e3gen debug: error: {error}", file=sys.stderr)
+        return 2
+    defaults = Bounds()
+    bounds = Bounds(
+        float64=defaults.float64 if args.bound64 is None else args.bound64,
+        float32=defaults.float32 if args.bound32 is None else args.bound32,
+    )
+    report = equivariance_report(model, inputs, specs, seed=args.seed, bounds=bounds)
+    print(f"model: {source}")
+    print(report)
+    return 1 if report.summary.flagged else 0
+
+
+def _load(target: Optional[str]) -> Tuple[Any, Any, Any, str]:
+    """(model, inputs, specs or None, a description of where they came from)."""
+    if target is None:
+        model, inputs = _demo()
+        return model, inputs, _demo_specs(model, inputs), "e3gen.examples.tetris.trained_demo_model(seed=0)"
+    function = _function(target)
+    result = function()
+    if not isinstance(result, tuple) or len(result) not in (2, 3):
+        raise _LoadError(f"{target} must return (model, inputs, input_specs) or (model, inputs), got {type(result).__name__}"
+                         + (f" of length {len(result)}" if isinstance(result, tuple) else ""))
+    model, inputs, specs = result if len(result) == 3 else (*result, None)
+    return model, inputs, specs, target
+
+
+def _demo():
+    try:
+        from e3gen.examples.tetris import trained_demo_model
+    except ImportError as error:
+        # only a missing demo is "not available"; an error inside the demo's own imports is a bug to show
+        missing = getattr(error, "name", None) in ("e3gen.examples", "e3gen.examples.tetris")
+        if not missing:
+            raise
+        raise DemoUnavailable(
+            "the demo model is not available: this e3gen has no e3gen.examples.tetris.trained_demo_model "
+            "(it comes with the tetris demo). Run the report on your own model with "
+            "`e3gen debug --model module:function`, where function() returns (model, inputs, input_specs)."
+        ) from None
+    return trained_demo_model(seed=0)
+
+
+def _demo_specs(model, inputs):
+    """The demo's input specs: ``model.input_specs``, else (positions, index tensors...)."""
+    import torch
+
+    specs = getattr(model, "input_specs", None)
+    if specs is not None:
+        return specs
+    values = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    guessed = []
+    for i, value in enumerate(values):
+        if i == 0 and isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape[-1:] == (3,):
+            guessed.append("cartesian_points")
+        elif isinstance(value, torch.Tensor) and not value.is_floating_point():
+            guessed.append(None)
+        else:
+            raise _LoadError(
+                f"cannot tell how the demo model's input {i} transforms (expected positions [N, 3] first, then index "
+                f"tensors): give the model an input_specs attribute"
+            )
+    return tuple(guessed) if isinstance(inputs, (tuple, list)) else guessed[0]
+
+
+def _function(target: str):
+    module_name, sep, name = target.rpartition(":")
+    if not sep or not module_name or not name:
+        raise _LoadError(f"--model must be MODULE:FUNCTION (like mypkg.models:make or models.py:make), got {target!r}")
+    path = Path(module_name)
+    try:
+        if module_name.endswith(".py") or path.is_file():
+            if not path.is_file():
+                raise _LoadError(f"--model {target}: no file {module_name}")
+            if str(path.parent.resolve()) not in sys.path:  # as running the file would: its neighbours import
+                sys.path.insert(0, str(path.parent.resolve()))
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:  # as `python -m` would: modules next to the user count
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise _LoadError(f"--model {target}: cannot import {module_name} ({error})") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise _LoadError(f"--model {target}: {module_name} has no function {name!r}")
+    return function

@@ -28,9 +28,10 @@ disjoint components: edge_index indexes the concatenated nodes, and nothing mixe
 Zero-length edges (a node to itself without a periodic shift) are not allowed: the Bessel basis is
 0/0 there, as in NequIP. `nn.radius_graph` never makes them unless self_interaction=True.
 
-TorchScript: not supported. `o3.TensorProduct` plans its work in Python (lists of groups, weight
-blocks, generated kernels chosen at construction), which torch.jit.script cannot compile, and
-torch.jit.script is deprecated in torch 2.13. Use torch.compile (fullgraph=True works) or eager.
+TorchScript: not supported, and not planned: torch.jit.script is deprecated in torch 2.13. It fails
+on two submodules: `o3.TensorProduct` plans its work in Python (a try block, lists of groups and
+weight blocks, generated kernels chosen at construction) and `o3.SphericalHarmonics.forward` uses a
+nested comprehension. Use eager mode or torch.compile (fullgraph=True works, see the tests).
 """
 
 import math

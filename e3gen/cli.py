@@ -1,4 +1,4 @@
-"""The `e3gen` command line: build, info, debug (and the commands other modules register)."""
+"""The `e3gen` command line: build, info, demo, debug (and the commands other modules register)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from e3gen.examples import tetris
+
+    return tetris.demo(seed=args.seed)
+
+
 def _lmax(text: str) -> int:
     try:
         return int(text)
@@ -63,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="list the builds e3gen can load and whether they verify")
     i.set_defaults(run=_cmd_info)
+
+    d = sub.add_parser("demo", help="verify the shipped build, then train and check the tetris example (seconds, CPU)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    d.set_defaults(run=_cmd_demo)
 
     # `e3gen bench ...` is dispatched to e3gen.bench.main before parsing (it owns its options);
     # the entry here only lists it in --help.

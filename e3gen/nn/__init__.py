@@ -1,15 +1,18 @@
 """e3nn-compatible neural-network layers (e3nn 0.6.0 names, signatures, parameter names and numbers).
 
 * `Activation`, `Gate`, `NormActivation`: equivariant nonlinearities.
+* `Convolution`: one NequIP message-passing step (interaction block) over a graph or a batch of graphs.
 * `FullyConnectedNet`: e3nn's normalised MLP (radial networks).
 * `BatchNorm`: batch / instance normalisation of irreps features.
 * `radius_graph`, `edge_vectors`: neighbour lists with periodic boundary conditions.
 
-State dicts are interchangeable with e3nn's modules of the same name (load_state_dict, strict).
+State dicts are interchangeable with e3nn's modules of the same name (load_state_dict, strict);
+`Convolution` follows NequIP's InteractionBlock and has no e3nn twin.
 """
 
 from e3gen.nn._activation import Activation
 from e3gen.nn._batchnorm import BatchNorm
+from e3gen.nn._convolution import Convolution
 from e3gen.nn._fc import FullyConnectedNet
 from e3gen.nn._gate import Gate
 from e3gen.nn._graph import edge_vectors, radius_graph
@@ -18,6 +21,7 @@ from e3gen.nn._normact import NormActivation
 __all__ = [
     "Activation",
     "BatchNorm",
+    "Convolution",
     "FullyConnectedNet",
     "Gate",
     "NormActivation",

@@ -205,3 +205,10 @@ def test_edge_harmonics_are_component_normalized_and_lmax_means_all_l_up_to_it()
     y = conv.sh(_random(10, 3, seed=11))
     for l, block in zip(range(4), conv.irreps_sh.slices()):
         torch.testing.assert_close(y[:, block].pow(2).sum(1), torch.full((10,), 2.0 * l + 1, dtype=torch.float64))
+
+
+def test_a_graph_without_edges_gives_only_the_self_connection():
+    conv = nn.Convolution("2x0e+1x1o", "1x0e", "2x0e+1x1o")
+    x, attr = torch.randn(3, 5), torch.ones(3, 1)
+    out = conv(x, attr, torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, 3))
+    torch.testing.assert_close(out, conv.linear_2(torch.zeros(3, conv.linear_2.irreps_in.dim)) + conv.sc(x, attr))

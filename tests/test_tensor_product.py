@@ -181,6 +181,15 @@ def test_leading_dims_broadcast_and_weights_per_sample():
     torch.testing.assert_close(out[2, 1], tp(x[2], y[0, 1:2], w[2, 1:2])[0])
 
 
+@pytest.mark.parametrize("strategy", ["dense", "unrolled"])
+def test_an_empty_batch_gives_an_empty_output(strategy):
+    tp = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy=strategy)
+    x, y, w = torch.randn(0, tp.irreps_in1.dim), torch.randn(0, tp.irreps_in2.dim), torch.randn(0, tp.weight_numel)
+    assert tp(x, y, w).shape == (0, tp.irreps_out.dim)
+    fc = o3.FullyConnectedTensorProduct("2x0e+2x1o", "1x1o", "3x1o", strategy=strategy)
+    assert fc(torch.randn(2, 0, 8), torch.randn(2, 0, 3)).shape == (2, 0, 9)
+
+
 def test_weights_as_a_list_of_path_blocks_like_e3nn():
     tp = o3.FullyConnectedTensorProduct("2x0e+1x1o", "1x1o", "1x0e+2x1o", internal_weights=False)
     blocks = [torch.randn(ins.path_shape) for ins in tp.instructions if ins.has_weight]

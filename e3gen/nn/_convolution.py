@@ -142,9 +142,6 @@ class Convolution(torch.nn.Module):
         sender, receiver = edge_index[0], edge_index[1]
 
         self_connection = self.sc(node_features, node_attr)
-        if edge_index.shape[1] == 0:
-            # no messages (isolated nodes); o3.TensorProduct cannot take an empty batch yet
-            return self.linear_2(node_features.new_zeros(node_features.shape[0], self._mid_dim)) + self_connection
         h = self.linear_1(node_features)
 
         length = torch.linalg.vector_norm(edge_vec, dim=1)  # [E]

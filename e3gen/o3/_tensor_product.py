@@ -429,10 +429,10 @@ class TensorProduct(torch.nn.Module):
             raise ValueError(f"{name}: leading dims do not broadcast: x {list(x.shape)}, y {list(y.shape)}"
                              + ("" if self.shared_weights else f", weight {list(weight.shape)}")) from None
         b = math.prod(batch)
-        x = x.expand(*batch, -1).reshape(b, -1)
-        y = y.expand(*batch, -1).reshape(b, -1)
+        x = x.expand(*batch, -1).reshape(b, self._dim_in1)
+        y = y.expand(*batch, -1).reshape(b, self._dim_in2)
         if not self.shared_weights:
-            weight = weight.expand(*batch, -1).reshape(b, -1)
+            weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
         out = self._evaluate(x, y, weight, unrolled)
         return out.reshape(*batch, self._dim_out)

@@ -92,3 +92,27 @@ def test_generated_source_has_no_branches_loops_or_host_syncs():
             )
             if isinstance(node, ast.Attribute):
                 assert node.attr not in ("item", "tolist", "numpy"), f"{module.__name__}: .{node.attr}()"
+
+
+@pytest.mark.parametrize("l1,l2,l3", [(1, 1, 2), (2, 3, 1), (0, 2, 2), (3, 3, 3)])
+def test_generated_vjp_kernels_are_the_transposed_tables(l1, l2, l3):
+    """vjp_x(g, y)_i = sum_jk C_ijk g_k y_j and vjp_y(x, g)_j = sum_ik C_ijk x_i g_k, exactly the
+    gradients of <g, coupling(x, y)>: the same table with its index roles permuted."""
+    vjp_x, vjp_y = BUILD.coupling_vjp(l1, l2, l3)
+    c = dense(l1, l2, l3)
+    g = torch.randn(6, 2 * l3 + 1, dtype=torch.float64)
+    x = torch.randn(6, 2 * l1 + 1, dtype=torch.float64)
+    y = torch.randn(6, 2 * l2 + 1, dtype=torch.float64)
+    torch.testing.assert_close(vjp_x(g, y), torch.einsum("ijk,bk,bj->bi", c, g, y), rtol=0, atol=1e-14)
+    torch.testing.assert_close(vjp_y(x, g), torch.einsum("ijk,bi,bk->bj", c, x, g), rtol=0, atol=1e-14)
+
+
+def test_coupling_product_function_backward_and_double_backward_with_broadcasting():
+    from e3gen.o3._coupling import coupling_product
+
+    product = coupling_product(2, 1, 3).apply
+    x = torch.randn(3, 4, 1, 5, dtype=torch.float64, requires_grad=True)  # broadcast over dim 2
+    y = torch.randn(3, 1, 2, 3, dtype=torch.float64, requires_grad=True)  # broadcast over dim 1
+    assert product(x, y).shape == (3, 4, 2, 7)
+    assert torch.autograd.gradcheck(product, (x, y))
+    assert torch.autograd.gradgradcheck(product, (x, y))

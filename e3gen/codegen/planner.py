@@ -74,8 +74,7 @@ class ModulePlan:
     template: str
     docstring: Tuple[str, ...]
     functions: Tuple[FunctionPlan, ...] = ()
-    registry_name: str = ""
-    registry: Tuple[Tuple[str, str], ...] = ()  # (key literal, function name)
+    registries: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = ()  # (name, ((key literal, function), ...))
     tables: Tuple[Tuple[str, str, Tuple[Table, ...]], ...] = ()  # (name, doc comment, tables)
 
 
@@ -105,33 +104,52 @@ def _by_output(terms: Tuple[SparseTerm, ...], output_axis: int) -> Dict[int, Lis
     return {k: sorted(v, key=lambda t: t.indices) for k, v in sorted(grouped.items())}
 
 
+# For each coupling kernel kind: (first operand, its axis in C_ijk), (second operand, its axis),
+# and the axis of the output. The vjp kernels read the same table with the roles permuted.
+COUPLING_ROLES = {
+    "coupling": (("x", 0), ("y", 1), 2),
+    "coupling_vjp_x": (("g", 2), ("y", 1), 0),
+    "coupling_vjp_y": (("x", 0), ("g", 2), 1),
+}
+
+
 def plan_coupling_kernel(path: CouplingPath, spec: KernelSpec) -> FunctionPlan:
-    d1, d2, d3 = 2 * path.l1 + 1, 2 * path.l2 + 1, 2 * path.l3 + 1
+    (a, a_axis), (b, b_axis), out_axis = COUPLING_ROLES[spec.kind]
+    dims = (2 * path.l1 + 1, 2 * path.l2 + 1, 2 * path.l3 + 1)
     assignments = tuple(
         Assignment(
-            f"out_{k}",
+            f"out_{index}",
             tuple(
-                term_line(t.coefficient, [f"x_{t.indices[0]}", f"y_{t.indices[1]}"], n == 0) for n, t in enumerate(terms)
+                term_line(t.coefficient, [f"{a}_{t.indices[a_axis]}", f"{b}_{t.indices[b_axis]}"], n == 0)
+                for n, t in enumerate(sorted(terms, key=lambda t: (t.indices[a_axis], t.indices[b_axis])))
             ),
         )
-        for k, terms in _by_output(path.terms, 2).items()
+        for index, terms in _by_output(path.terms, out_axis).items()
     )
+    if len(assignments) != dims[out_axis]:
+        raise ValueError(f"coupling table {path.key} has an output component without terms: not a Clebsch-Gordan table")
+    ls = f"l1={path.l1} (x) l2={path.l2} -> l3={path.l3}"
+    summary = {
+        "coupling": f"Real Clebsch-Gordan product {ls}: out_k = sum_ij C_ijk x_i y_j.",
+        "coupling_vjp_x": f"Vector-Jacobian product of {ls} for x: out_i = sum_jk C_ijk g_k y_j.",
+        "coupling_vjp_y": f"Vector-Jacobian product of {ls} for y: out_j = sum_ik C_ijk x_i g_k.",
+    }[spec.kind]
     doc = (
-        f"Real Clebsch-Gordan product l1={path.l1} (x) l2={path.l2} -> l3={path.l3}: "
-        "out_k = sum_ij C_ijk x_i y_j.",
+        summary,
         "",
-        f"x: [..., {d1}], y: [..., {d2}] (leading dims broadcast) -> [..., {d3}].",
+        f"{a}: [..., {dims[a_axis]}], {b}: [..., {dims[b_axis]}] (leading dims broadcast) -> [..., {dims[out_axis]}].",
         f"C is e3nn's wigner_3j({path.l1}, {path.l2}, {path.l3}) (Frobenius norm 1); "
-        f"{_count(len(path.terms), 'nonzero term')} of {d1 * d2 * d3}.",
+        f"{_count(len(path.terms), 'nonzero term')} of {dims[0] * dims[1] * dims[2]}.",
     )
     return FunctionPlan(
         name=spec.name,
-        signature="x: Tensor, y: Tensor",
+        signature=f"{a}: Tensor, {b}: Tensor",
         returns="Tensor",
         docstring=doc,
-        unpack=tuple(f"x_{i} = x[..., {i}]" for i in range(d1)) + tuple(f"y_{j} = y[..., {j}]" for j in range(d2)),
+        unpack=tuple(f"{a}_{i} = {a}[..., {i}]" for i in range(dims[a_axis]))
+        + tuple(f"{b}_{j} = {b}[..., {j}]" for j in range(dims[b_axis])),
         assignments=assignments,
-        result="torch.stack([" + ", ".join(a.name for a in assignments) + "], dim=-1)",
+        result="torch.stack([" + ", ".join(x.name for x in assignments) + "], dim=-1)",
     )
 
 
@@ -224,7 +242,10 @@ def plan_tables(ir: BuildIR) -> ModulePlan:
 def plan_package(ir: BuildIR) -> PackagePlan:
     specs = {(k.kind, k.key): k for k in ir.kernels}
     steps = tuple(plan_spherical_harmonics_step(s, specs[("spherical_harmonics_step", (s.l,))]) for s in ir.spherical_harmonics)
-    couplings = tuple(plan_coupling_kernel(p, specs[("coupling", p.key)]) for p in ir.coupling_paths)
+    couplings = {
+        kind: tuple(plan_coupling_kernel(p, specs[(kind, p.key)]) for p in ir.coupling_paths)
+        for kind in ("coupling", "coupling_vjp_x", "coupling_vjp_y")
+    }
     modules = (
         ModulePlan(
             filename="spherical_harmonics.py",
@@ -232,13 +253,12 @@ def plan_package(ir: BuildIR) -> PackagePlan:
             docstring=(
                 f"Real spherical harmonics up to l={ir.lmax} in e3nn's basis (y-polar, m = -l..l), by exact recursion.",
                 "",
-                "STEPS[l - 1] maps (x, y, z, [Y^(l-1) components]) to [Y^l components], \"component\"",
+                "STEPS[l] maps (x, y, z, [Y^(l-1) components]) to [Y^l components], \"component\"",
                 "normalisation (|Y^l|^2 = 2l+1 on the unit sphere). Y^0 is 1. Inputs need not be unit vectors:",
                 "Y^l is a homogeneous polynomial of degree l.",
             ),
             functions=steps,
-            registry_name="STEPS",
-            registry=tuple((str(s.l), f.name) for s, f in zip(ir.spherical_harmonics, steps)),
+            registries=(("STEPS", tuple((str(s.l), f.name) for s, f in zip(ir.spherical_harmonics, steps))),),
         ),
         ModulePlan(
             filename="coupling.py",
@@ -247,10 +267,14 @@ def plan_package(ir: BuildIR) -> PackagePlan:
                 f"Clebsch-Gordan products for every (l1, l2, l3) with l <= {ir.lmax}, unrolled over nonzero terms.",
                 "",
                 "KERNELS[(l1, l2, l3)](x, y) -> out with out_k = sum_ij C_ijk x_i y_j, C = e3nn's wigner_3j.",
+                "VJP_X[(l1, l2, l3)](g, y) and VJP_Y[(l1, l2, l3)](x, g): its vector-Jacobian products, the",
+                "same table with the index roles permuted (what backward needs).",
             ),
-            functions=couplings,
-            registry_name="KERNELS",
-            registry=tuple((f"({p.l1}, {p.l2}, {p.l3})", f.name) for p, f in zip(ir.coupling_paths, couplings)),
+            functions=couplings["coupling"] + couplings["coupling_vjp_x"] + couplings["coupling_vjp_y"],
+            registries=tuple(
+                (registry, tuple((f"({p.l1}, {p.l2}, {p.l3})", f.name) for p, f in zip(ir.coupling_paths, couplings[kind])))
+                for registry, kind in (("KERNELS", "coupling"), ("VJP_X", "coupling_vjp_x"), ("VJP_Y", "coupling_vjp_y"))
+            ),
         ),
         plan_tables(ir),
         ModulePlan(
@@ -259,7 +283,7 @@ def plan_package(ir: BuildIR) -> PackagePlan:
             docstring=(
                 f"e3gen build for lmax={ir.lmax}: spherical harmonics, Clebsch-Gordan kernels and exact tables.",
                 "",
-                "Load it through e3gen (e3gen.runtime.loader.load_build), which checks manifest.json first.",
+                "Load it through e3gen (e3gen.runtime.loader.load_kernels), which checks manifest.json first.",
             ),
         ),
     )

@@ -63,9 +63,25 @@ def lower_spherical_harmonics_step(l: int) -> SphericalHarmonicsStep:
     return SphericalHarmonicsStep(l, terms, polynomials)
 
 
+# The kernels made of each coupling table: the product and its two vector-Jacobian products,
+# which are the same table with its index roles permuted (backward needs no other math).
+COUPLING_KINDS = ("coupling", "coupling_vjp_x", "coupling_vjp_y")
+
+
 def kernel_name(kind: str, key: Tuple[int, ...]) -> str:
-    prefix = {"spherical_harmonics_step": "spherical_harmonics", "coupling": "coupling"}[kind]
-    return prefix + "".join(f"_{k}" for k in key)
+    prefix, suffix = {
+        "spherical_harmonics_step": ("spherical_harmonics", ""),
+        "coupling": ("coupling", ""),
+        "coupling_vjp_x": ("coupling", "_vjp_x"),
+        "coupling_vjp_y": ("coupling", "_vjp_y"),
+    }[kind]
+    return prefix + "".join(f"_{k}" for k in key) + suffix
+
+
+def _coupling_operands(kind: str, l1: int, l2: int, l3: int) -> Tuple[Tuple[int, int], int]:
+    """(input dims, output dim): product (x, y) -> out; vjp_x (g, y) -> x; vjp_y (x, g) -> y."""
+    d1, d2, d3 = 2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1
+    return {"coupling": ((d1, d2), d3), "coupling_vjp_x": ((d3, d2), d1), "coupling_vjp_y": ((d1, d3), d2)}[kind]
 
 
 def lower(lmax: int) -> BuildIR:
@@ -84,10 +100,9 @@ def lower(lmax: int) -> BuildIR:
         )
         for s in steps
     ) + tuple(
-        KernelSpec(
-            "coupling", p.key, kernel_name("coupling", p.key), (2 * p.l1 + 1, 2 * p.l2 + 1), 2 * p.l3 + 1, len(p.terms)
-        )
+        KernelSpec(kind, p.key, kernel_name(kind, p.key), *_coupling_operands(kind, *p.key), len(p.terms))
         for p in paths
+        for kind in COUPLING_KINDS
     )
     return BuildIR(lmax, generators, steps, paths, kernels)
 

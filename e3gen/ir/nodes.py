@@ -105,6 +105,8 @@ class KernelSpec:
 
     kind "spherical_harmonics_step": key (l,), inputs x, y, z and the 2l-1 components of Y^(l-1).
     kind "coupling": key (l1, l2, l3), inputs [..., 2l1+1] and [..., 2l2+1], output [..., 2l3+1].
+    kinds "coupling_vjp_x" / "coupling_vjp_y": the same table's vector-Jacobian products,
+    (g [..., 2l3+1], y) -> [..., 2l1+1] and (x, g [..., 2l3+1]) -> [..., 2l2+1].
     """
 
     kind: str

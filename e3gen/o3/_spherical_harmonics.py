@@ -92,6 +92,11 @@ class SphericalHarmonics(torch.nn.Module):
             for l, ratio in zip(range(1, self.lmax + 1), self._ratios)
         ]
         self._steps_by_dtype = {}  # (dtype, device) -> step matrices rounded once to that dtype
+        if self.lmax >= 1:
+            step1 = self._steps_float64[0]  # [3, 3]: Y^1_i = c r_i, exactly c times the identity
+            if not torch.equal(step1, step1[0, 0] * torch.eye(3, dtype=torch.float64)):
+                raise ValueError("the generated recursion step to l=1 is not a multiple of the identity")
+            self._y1_factor = self._y0 * step1[0, 0].item()
         self._is_range_lmax = self.ls == list(range(self.lmax + 1))
         self._dim = sum(2 * l + 1 for l in self.ls)
 
@@ -105,11 +110,19 @@ class SphericalHarmonics(torch.nn.Module):
         if self.normalize:
             # x / max(|x|, eps) like torch.nn.functional.normalize (zero maps to zero); the clamp
             # sits under the square root so the gradient at zero stays finite.
-            r = r / (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).clamp_min(1e-24).sqrt()
+            r0, r1, r2 = r.unbind(0)  # unbind: its backward is one stack (per-row selects zero-fill)
+            r = r / (r0 * r0 + r1 * r1 + r2 * r2).clamp_min(1e-24).sqrt()
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
-        per_l = self._unrolled(r) if unrolled else self._dense(r)
-        rows = [row for l in (range(self.lmax + 1) if self._is_range_lmax else self.ls) for row in per_l[l]]
-        return torch.stack(rows, dim=-1).reshape(*batch, self._dim)
+        ls = range(self.lmax + 1) if self._is_range_lmax else self.ls
+        if unrolled:
+            per_l = self._unrolled(r)
+            sh = torch.stack([row for l in ls for row in per_l[l]], dim=-1)
+        else:
+            per_l = self._dense(r)
+            # [2l+1, B] blocks, transposed into place by one concatenation (whose backward is
+            # slicing: the matmuls of backward read the transposed gradient as it is)
+            sh = torch.cat([per_l[l].T for l in ls], dim=1)
+        return sh.reshape(*batch, self._dim)
 
     def _dense(self, r: torch.Tensor) -> List[torch.Tensor]:
         """[Y^l [2l+1, B] for l = 0..lmax] from r [3, B]: one outer product and one matmul per degree."""
@@ -117,15 +130,18 @@ class SphericalHarmonics(torch.nn.Module):
         if key not in self._steps_by_dtype:
             self._steps_by_dtype[key] = [m.T.to(dtype=r.dtype, device=r.device).contiguous() for m in self._steps_float64]
         b = r.shape[1]
+        steps = self._steps_by_dtype[key]
         per_l = [r.new_full((1, b), self._y0)]
-        for l, matrix in enumerate(self._steps_by_dtype[key], start=1):
+        if steps:  # Y^1 = c r (the step from the constant Y^0 is a scalar multiple of the identity)
+            per_l.append(r * self._y1_factor)
+        for l, matrix in enumerate(steps[1:], start=2):
             outer = (r[:, None, :] * per_l[-1][None, :, :]).reshape(3 * (2 * l - 1), b)
             per_l.append(matrix @ outer)
         return per_l
 
     def _unrolled(self, r: torch.Tensor) -> List[List[torch.Tensor]]:
         """The same by the generated kernels, component by component (lists of [B] rows)."""
-        x, y, z = r[0], r[1], r[2]
+        x, y, z = r.unbind(0)
         components = [torch.full_like(x, self._y0)]
         per_l = [components]
         for kernel, ratio in zip(self._kernels, self._ratios):

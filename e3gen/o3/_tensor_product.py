@@ -29,6 +29,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 
+from e3gen.o3._coupling import coupling_product
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._wigner import wigner_3j
 from e3gen.runtime.loader import load_kernels
@@ -203,6 +204,26 @@ def _formulation(group: _Group, mul1: int, shared_weights: bool) -> str:
     return "bmm"
 
 
+def _chunk_rows(groups, formulations, irreps_in1, irreps_in2, dim_out: int) -> Optional[int]:
+    """Rows per chunk for the dense strategy, or None to evaluate the batch at once (a planner decision).
+
+    When a product's intermediates dwarf its output (fully connected products: T holds every
+    (u, v) pair), the batch is evaluated in chunks whose largest intermediate stays under 16 MB:
+    such blocks are reused from the heap instead of being mapped and page-faulted fresh each
+    time (glibc maps every allocation above 32 MB), and they stay in cache.
+    """
+    per_row, largest = 0, 0
+    for group, how in zip(groups, formulations):
+        mul1, mul2 = irreps_in1[group.i_in1].mul, irreps_in2[group.i_in2].mul
+        d1, d2 = 2 * group.l1 + 1, 2 * group.l2 + 1
+        size = mul1 * mul2 * (d1 * d2 if how == "outer" else group.columns) + mul2 * d1 * group.columns
+        per_row += size
+        largest = max(largest, size)
+    if per_row < 4 * max(dim_out, 1):
+        return None
+    return max(256, (16 * 2**20 // 4) // largest)
+
+
 @lru_cache(maxsize=None)
 def _triu(mul: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
     i, j = torch.triu_indices(mul, mul, 1, device=device)
@@ -290,10 +311,11 @@ class TensorProduct(torch.nn.Module):
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]
         self._formulations = [_formulation(g, self.irreps_in1[g.i_in1].mul, self.shared_weights) for g in self._groups]
+        self._chunk_rows = _chunk_rows(self._groups, self._formulations, self.irreps_in1, self.irreps_in2, self.irreps_out.dim)
         self._clebsch_gordan = {}  # (dtype, device) -> the tables rounded once to that dtype
         lmax = max([0] + [max((g.l1, g.l2) + g.l_outs) for g in self._groups])
-        build = load_kernels(lmax)
-        self._kernels = [[build.coupling_kernel(g.l1, g.l2, s.l_out) for s in g.steps] for g in self._groups]
+        load_kernels(lmax)  # one message and one build, if a cache build is needed
+        self._kernels = [[coupling_product(g.l1, g.l2, s.l_out).apply for s in g.steps] for g in self._groups]
         live_outputs = {s.i_out for g in self._groups for s in g.steps if s.coefficient != 0}
         mask = [torch.full((mul * ir.dim,), float(i in live_outputs)) for i, (mul, ir) in enumerate(self.irreps_out)]
         self.register_buffer("output_mask", torch.cat(mask) if mask else torch.ones(0))
@@ -434,7 +456,15 @@ class TensorProduct(torch.nn.Module):
         if not self.shared_weights:
             weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
-        out = self._evaluate(x, y, weight, unrolled)
+        rows = self._chunk_rows
+        if unrolled or rows is None or b <= rows:
+            out = self._evaluate(x, y, weight, unrolled)
+        else:
+            chunks = [
+                self._evaluate(x[s : s + rows], y[s : s + rows], weight if self.shared_weights else weight[s : s + rows], False)
+                for s in range(0, b, rows)
+            ]
+            out = torch.cat(chunks, dim=0)
         return out.reshape(*batch, self._dim_out)
 
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, unrolled: bool) -> torch.Tensor:
@@ -449,15 +479,22 @@ class TensorProduct(torch.nn.Module):
             x1 = x_blocks[group.i_in1].reshape(b, mul1, d1)
             x2 = y_blocks[group.i_in2].reshape(b, mul2, d2)
             if unrolled:
-                products = self._products_unrolled(group, self._kernels[index], x1, x2)
+                results = [
+                    self._unrolled_step(step, kernel, x1, x2, w_blocks, b)
+                    for step, kernel in zip(group.steps, self._kernels[index])
+                ]
             else:
                 products = self._products_dense(group, self._formulations[index], tables[index], x1, x2)
-            weights_last = not unrolled and self._formulations[index] == "weights-last"
-            for step, t in zip(group.steps, products):
-                w = w_blocks[self._weight_block[step.instruction]] if step.has_weight else None
-                # the dense tables already carry the path coefficient; the generated kernels do not
-                c = step.coefficient if unrolled else 1.0
-                result = _contract_weights_last(step, t, w) if weights_last else _contract(step, t, w, self.shared_weights, b, c)
+                weights_last = self._formulations[index] == "weights-last"
+                results = [
+                    (_contract_weights_last(step, t, self._step_weight(step, w_blocks)) if t is not None
+                     else _scalar_path_uvw(group, step, x1, x2, self._step_weight(step, w_blocks)))
+                    if weights_last
+                    # the dense tables already carry the path coefficient
+                    else _contract(step, t, self._step_weight(step, w_blocks), self.shared_weights, b, 1.0)
+                    for step, t in zip(group.steps, products)
+                ]
+            for step, result in zip(group.steps, results):
                 outputs[step.i_out] = result if outputs[step.i_out] is None else outputs[step.i_out] + result
         blocks = [
             out.reshape(b, size) if out is not None else x.new_zeros(b, size)
@@ -490,24 +527,42 @@ class TensorProduct(torch.nn.Module):
             outer = (x1[:, :, None, :, None] * x2[:, None, :, None, :]).reshape(b * mul1 * mul2, d1 * d2)
             t = (outer @ c).view(b, mul1, mul2, columns)
         elif how == "weights-last":
+            if all(_scalar_path(group, s) for s in group.steps):
+                return [None] * len(group.steps)
             r = (x2.reshape(b * mul2, d2) @ c).view(b, mul2, d1, columns)  # R[b, v, i, k] = sum_j C_ijk x2[b, v, j]
             r = r.permute(0, 3, 1, 2).reshape(b, columns * mul2, d1)  # [b, (k, v), i]
             x1t = x1.transpose(1, 2)
             return [
-                torch.bmm(r[:, s.k_start * mul2 : s.k_stop * mul2], x1t).view(b, s.k_stop - s.k_start, mul2, mul1)
+                None if _scalar_path(group, s)
+                else torch.bmm(r[:, s.k_start * mul2 : s.k_stop * mul2], x1t).view(b, s.k_stop - s.k_start, mul2, mul1)
                 for s in group.steps
-            ]  # T[b, k, v, u] per step, contiguous
+            ]  # T[b, k, v, u] per step, contiguous; None where a scalar shortcut applies
         else:
             r = (x2.reshape(b * mul2, d2) @ c).view(b, mul2, d1, columns)  # R[b, v, i, k] = sum_j C_ijk x2[b, v, j]
             t = torch.bmm(x1, r.permute(0, 2, 1, 3).reshape(b, d1, mul2 * columns)).view(b, mul1, mul2, columns)
         return t.split([s.k_stop - s.k_start for s in group.steps], dim=-1)
 
-    @staticmethod
-    def _products_unrolled(group: _Group, kernels: List, x1: torch.Tensor, x2: torch.Tensor) -> List[torch.Tensor]:
-        """Same as `_products_dense`, by the generated straight-line kernels (one per step)."""
-        if not group.same_channel:
-            x1, x2 = x1[:, :, None, :], x2[:, None, :, :]
-        return [kernel(x1, x2) for kernel in kernels]
+    def _step_weight(self, step: _Step, w_blocks) -> Optional[torch.Tensor]:
+        return w_blocks[self._weight_block[step.instruction]] if step.has_weight else None
+
+    def _unrolled_step(self, step: _Step, kernel, x1: torch.Tensor, x2: torch.Tensor, w_blocks, b: int) -> torch.Tensor:
+        """One instruction by its generated kernel (and generated backward) -> [B, mul_out, k].
+
+        Where each output channel has one weight per (u, v) pair (uvu, uuu, uvuv), the weight and
+        path coefficient multiply x1 before the kernel: the products are then never written
+        unweighted, and backward needs no pass over them either.
+        """
+        w = self._step_weight(step, w_blocks)
+        if w is not None and step.mode in ("uvu", "uuu", "uvuv"):
+            w = (w.view(step.path_shape) if self.shared_weights else w.view((b,) + step.path_shape)) * step.coefficient
+            if step.mode == "uuu":
+                return kernel(x1 * w[..., None], x2)
+            t = kernel(x1[:, :, None, :] * w[..., None], x2[:, None, :, :])  # [B, u, v, k]
+            if step.mode == "uvuv":
+                return t.reshape(b, -1, t.shape[-1])
+            return t[:, :, 0] if t.shape[2] == 1 else t.sum(2)
+        t = kernel(x1, x2) if step.mode in ("uuw", "uuu") else kernel(x1[:, :, None, :], x2[:, None, :, :])
+        return _contract(step, t, w, self.shared_weights, b, step.coefficient)
 
     def right(self, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The linear operator x -> self(x, y, weight): [..., irreps_in1.dim, irreps_out.dim]."""
@@ -557,6 +612,32 @@ def _contract(step: _Step, t: torch.Tensor, w: Optional[torch.Tensor], shared: b
     if mode == "uvu<v":
         return pairs * w[..., None] if w is not None else pairs
     return torch.einsum(f"bqk,{z}qw->bwk", pairs, w)  # u<vw
+
+
+def _scalar_path(group: _Group, step: _Step) -> bool:
+    """A path with a scalar (l = 0) operand or output: its C is the identity over 2l+1."""
+    return group.l1 == 0 or group.l2 == 0 or step.l_out == 0
+
+
+def _scalar_path_uvw(group: _Group, step: _Step, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """uvw with shared weights where one of l1, l2, l_out is 0 -> [B, w, k].
+
+    Then C_ijk = delta / sqrt(2l+1) over the other two indices (exactly, in e3nn's basis), so
+    the weights contract with the scalar side first and no [B, u, v, k] product is ever formed
+    (e3nn specialises these paths the same way).
+    """
+    b, mul1, d1 = x1.shape
+    mul2, d2 = x2.shape[1:]
+    w = w.view(step.path_shape)
+    if group.l1 == 0:  # out[b,w,k] = s sum_v (sum_u x1[b,u] W[u,v,w]) x2[b,v,k]
+        a = (x1.reshape(b, mul1) @ (w * (step.coefficient / math.sqrt(d2))).reshape(mul1, -1)).view(b, mul2, -1)
+        return torch.bmm(a.transpose(1, 2), x2)
+    if group.l2 == 0:  # out[b,w,k] = s sum_u (sum_v x2[b,v] W[u,v,w]) x1[b,u,k]
+        a = (x2.reshape(b, mul2) @ (w * (step.coefficient / math.sqrt(d1))).transpose(0, 1).reshape(mul2, -1)).view(b, mul1, -1)
+        return torch.bmm(a.transpose(1, 2), x1)
+    # l_out == 0: out[b,w] = s sum_uv W[u,v,w] (x1[b,u] . x2[b,v])
+    dots = torch.bmm(x1, x2.transpose(1, 2)).reshape(b, mul1 * mul2)
+    return (dots @ (w * (step.coefficient / math.sqrt(d1))).reshape(mul1 * mul2, -1))[:, :, None]
 
 
 def _contract_weights_last(step: _Step, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,11 @@ class LoadedBuild:
                 "it needs |l1 - l2| <= l3 <= l1 + l2"
             ) from None
 
+    def coupling_vjp(self, l1: int, l2: int, l3: int) -> Tuple[Callable, Callable]:
+        """(vjp_x(g, y), vjp_y(x, g)) of the coupling kernel (l1, l2, l3)."""
+        self.coupling_kernel(l1, l2, l3)  # the same error for a forbidden triple
+        return self.coupling.VJP_X[(l1, l2, l3)], self.coupling.VJP_Y[(l1, l2, l3)]
+
     def clebsch_gordan_rows(self, l1: int, l2: int, l3: int) -> Tuple[Tuple[int, int, int, float], ...]:
         return self.tables.CLEBSCH_GORDAN[(l1, l2, l3)]
 

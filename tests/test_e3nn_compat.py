@@ -23,13 +23,14 @@ def float64_default():
     torch.set_default_dtype(previous)
 
 
+@pytest.mark.parametrize("strategy", ["dense", "unrolled"])
 @pytest.mark.parametrize("normalization", ["component", "norm", "integral"])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_spherical_harmonics_match_e3nn(normalization, normalize):
+def test_spherical_harmonics_match_e3nn(normalization, normalize, strategy):
     x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     x[0] = 0.0
     for ls in (list(range(LMAX + 1)), [LMAX, 0, 1, 1], o3.Irreps.spherical_harmonics(LMAX, p=1)):
-        ours = o3.spherical_harmonics(ls, x, normalize, normalization)
+        ours = o3.SphericalHarmonics(ls, normalize, normalization, strategy=strategy)(x)
         theirs = e3nn_o3.spherical_harmonics(ls if not isinstance(ls, o3.Irreps) else str(ls), x, normalize, normalization)
         torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 

@@ -72,6 +72,19 @@ def test_torch_compile_fullgraph_compiles_the_kernels():
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("normalization", ["component", "norm", "integral"])
+def test_torch_compile_fullgraph_compiles_the_spherical_harmonics_module(normalization):
+    from e3gen import o3
+
+    sh = o3.SphericalHarmonics([0, 1, 2, 3], normalize=True, normalization=normalization)
+    x = torch.randn(7, 3, requires_grad=True)
+    compiled = torch.compile(sh, fullgraph=True, backend="aot_eager")  # traces the unrolled kernels
+    out = compiled(x)
+    torch.testing.assert_close(out, sh(x), rtol=1e-5, atol=1e-6)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    torch.testing.assert_close(grad, torch.autograd.grad(sh(x).sum(), x)[0], rtol=1e-4, atol=1e-5)
+
+
 def test_torchscript_scripts_the_kernels():
     kernel = torch.jit.script(BUILD.coupling_kernel(2, 2, 2))
     x, y = torch.randn(8, 5), torch.randn(8, 5)

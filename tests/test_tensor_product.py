@@ -224,12 +224,32 @@ def test_float32_and_float64_keep_their_dtype():
     assert tp.double()(x.double(), y.double()).dtype == torch.float64
 
 
-def test_torch_compile_fullgraph():
-    tp = o3.channelwise_tensor_product("2x0e+2x1o+2x2e", "0e+1o+2e", lmax=2)
-    x, y = torch.randn(5, tp.irreps_in1.dim), torch.randn(5, tp.irreps_in2.dim)
-    w = torch.randn(5, tp.weight_numel)
+@pytest.mark.parametrize("strategy", ["auto", "dense"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: o3.channelwise_tensor_product("2x0e+2x1o+2x2e", "0e+1o+2e", lmax=2, strategy=s),
+        lambda s: o3.FullyConnectedTensorProduct("3x0e+3x1o", "3x0e+3x1o", "3x0e+3x1o+2x2e", strategy=s),
+        lambda s: o3.FullTensorProduct("2x0e+1x1o", "1x1o+1x2e", strategy=s),
+        lambda s: o3.ElementwiseTensorProduct("2x0e+2x1o", "2x1o+2x1e", strategy=s),
+    ],
+)
+def test_torch_compile_fullgraph_forward_and_backward(make, strategy):
+    """Every product compiles without graph breaks, with the strategy torch.compile gets by default
+    ("auto" -> the generated kernels and their generated backward) and with "dense"."""
+    tp = make(strategy)
+    inputs = [torch.randn(5, tp.irreps_in1.dim), torch.randn(5, tp.irreps_in2.dim)]
+    if not tp.internal_weights and tp.weight_numel:
+        inputs.append(torch.randn(5, tp.weight_numel))
+    leaves = [t.clone().requires_grad_() for t in inputs]
     compiled = torch.compile(tp, fullgraph=True, backend="aot_eager")
-    torch.testing.assert_close(compiled(x, y, w), tp(x, y, w), rtol=1e-5, atol=1e-5)
+    out = compiled(*leaves)
+    torch.testing.assert_close(out, tp(*inputs), rtol=1e-5, atol=1e-5)
+    out.pow(2).sum().backward()
+    eager_leaves = [t.clone().requires_grad_() for t in inputs]
+    expected = torch.autograd.grad(tp(*eager_leaves).pow(2).sum(), eager_leaves)
+    for leaf, grad in zip(leaves, expected):
+        torch.testing.assert_close(leaf.grad, grad, rtol=1e-4, atol=1e-4)
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -254,3 +274,19 @@ def test_errors_name_the_layer_the_expectation_and_what_arrived():
         ext(torch.randn(3, 2), torch.randn(3, 1))
     with pytest.raises(ValueError, match=r"per-sample weights must have shape \[..., 2\]"):
         ext(torch.randn(3, 2), torch.randn(3, 1), torch.randn(2))
+
+
+def test_chunked_evaluation_of_large_batches_gives_the_same_numbers():
+    """Fully connected products evaluate big batches in chunks (planner decision); chunks must not
+    change the result or the gradients."""
+    tp = o3.FullyConnectedTensorProduct("4x0e+4x1o+4x2e", "4x0e+4x1o+4x2e", "4x0e+4x1o+4x2e").double()
+    assert tp._chunk_rows is not None  # intermediates dwarf the output: the planner chunks
+    x = torch.randn(11, tp.irreps_in1.dim, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(11, tp.irreps_in2.dim, dtype=torch.float64, requires_grad=True)
+    whole = tp(x, y)
+    grads = torch.autograd.grad(whole.pow(2).sum(), (x, y, tp.weight))
+    tp._chunk_rows = 3  # 4 chunks, the last one short
+    chunked = tp(x, y)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(chunked.pow(2).sum(), (x, y, tp.weight)), grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)

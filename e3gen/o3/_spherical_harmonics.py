@@ -144,10 +144,11 @@ class SphericalHarmonics(torch.nn.Module):
         x, y, z = r.unbind(0)
         components = [torch.full_like(x, self._y0)]
         per_l = [components]
-        for kernel, ratio in zip(self._kernels, self._ratios):
+        for l, (kernel, ratio) in enumerate(zip(self._kernels, self._ratios), start=1):
             components = kernel(x, y, z, components)
-            if ratio != 1.0:
-                components = [c * ratio for c in components]
+            factor = ratio * self._y0 if l == 1 else ratio  # the l=1 kernel takes Y^0 as exactly 1
+            if factor != 1.0:
+                components = [c * factor for c in components]
             per_l.append(components)
         return per_l
 

@@ -12,12 +12,19 @@ vector in instruction order, each block shaped like the path (uvw: (mul1, mul2, 
 uvu, uvv, uvuv: (mul1, mul2); uuw: (mul1, mul_out); uuu: (mul1,); uvu<v: (mul1 (mul1-1)/2,);
 u<vw: (mul1 (mul1-1)/2, mul_out)), exactly e3nn's, so an e3nn module's state_dict loads here.
 
-How it is computed (see `_plan`): instructions sharing the same pair of inputs form a group;
-the group's Clebsch-Gordan blocks are concatenated along the output index, so one matmul
-contracts x2 with all of them (R = C x2) and one batched matmul contracts x1 (T = x1 R). Each
-instruction then takes its slice of T and contracts it with its weights. With
-`strategy="unrolled"` T is computed instead by the generated per-path kernels (straight-line code
-over the nonzero terms), which torch.compile fuses into a few loops.
+How it is computed. `_plan` groups the instructions that share a pair of inputs; a group's
+Clebsch-Gordan blocks (path coefficients folded in) sit side by side along the output index.
+Two strategies give the same numbers up to rounding:
+
+* "dense" (eager mode): per group, one of three contractions chosen by `_formulation` --
+  "bmm" (R = C x2, then T = x1 R as a batched matmul), "outer" (x1 (x) x2 times C as one tall
+  matmul, for one channel or shared channels) or "weights-last" (fully connected products: the
+  weights contract in one large matmul; paths with an l = 0 operand or output skip the product
+  altogether). Products whose intermediates dwarf their output run in batch chunks
+  (`_chunk_rows`). Few, large torch ops: what eager mode is fast at.
+* "unrolled" (torch.compile): the generated straight-line kernels, one line per nonzero term,
+  wrapped with their generated vector-Jacobian kernels as backward (`e3gen.o3._coupling`);
+  inductor fuses them into a few loops. Per-channel weights multiply x1 before the kernel.
 """
 
 from __future__ import annotations

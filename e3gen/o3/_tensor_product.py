@@ -22,9 +22,10 @@ Two strategies give the same numbers up to rounding:
   weights contract in one large matmul; paths with an l = 0 operand or output skip the product
   altogether). Products whose intermediates dwarf their output run in batch chunks
   (`_chunk_rows`). Few, large torch ops: what eager mode is fast at.
-* "unrolled" (torch.compile): the generated straight-line kernels, one line per nonzero term,
-  wrapped with their generated vector-Jacobian kernels as backward (`e3gen.o3._coupling`);
-  inductor fuses them into a few loops. Per-channel weights multiply x1 before the kernel.
+* "unrolled" (torch.compile, for channel-wise paths): the generated straight-line kernels, one
+  line per nonzero term, wrapped with their generated vector-Jacobian kernels as backward
+  (`e3gen.o3._coupling`); inductor fuses them into a few loops. Per-channel weights multiply x1
+  before the kernel. Paths that mix channels through weights (uvw) stay dense: that is matmul work.
 """
 
 from __future__ import annotations
@@ -246,8 +247,9 @@ class TensorProduct(torch.nn.Module):
 
     `strategy`: "dense" contracts with the exact Clebsch-Gordan blocks by (batched) matmuls, the
     fastest in eager mode; "unrolled" calls the generated per-path kernels (one line per nonzero
-    term), which torch.compile fuses; "auto" (default) uses "unrolled" while torch.compile traces
-    and "dense" otherwise. Both give the same numbers up to float rounding.
+    term) with their generated backward, which torch.compile fuses; "auto" (default) is "dense",
+    except that while torch.compile traces, groups of paths whose channels carry their own
+    weights (uvu, uuu, uvuv, or no weights) are unrolled. All give the same numbers up to rounding.
     """
 
     def __init__(
@@ -318,6 +320,12 @@ class TensorProduct(torch.nn.Module):
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]
         self._formulations = [_formulation(g, self.irreps_in1[g.i_in1].mul, self.shared_weights) for g in self._groups]
+        # Under torch.compile ("auto"), a group runs the generated kernels when each output channel has
+        # its own weight (uvu, uuu, uvuv) or none: inductor fuses those into one loop. Groups that
+        # mix channels through weights (uvw, ...) are matmul work and stay dense.
+        self._unrolls_well = [
+            all(s.mode in ("uvu", "uuu", "uvuv") or not s.has_weight for s in g.steps) for g in self._groups
+        ]
         self._chunk_rows = _chunk_rows(self._groups, self._formulations, self.irreps_in1, self.irreps_in2, self.irreps_out.dim)
         self._clebsch_gordan = {}  # (dtype, device) -> the tables rounded once to that dtype
         lmax = max([0] + [max((g.l1, g.l2) + g.l_outs) for g in self._groups])
@@ -462,30 +470,33 @@ class TensorProduct(torch.nn.Module):
         y = y.expand(*batch, -1).reshape(b, self._dim_in2)
         if not self.shared_weights:
             weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
-        unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
+        compiling = torch.compiler.is_compiling()
+        unrolled = [
+            self.strategy == "unrolled" or (self.strategy == "auto" and compiling and well) for well in self._unrolls_well
+        ]
         rows = self._chunk_rows
-        if unrolled or rows is None or b <= rows:
+        if compiling or all(unrolled) or rows is None or b <= rows:
             out = self._evaluate(x, y, weight, unrolled)
         else:
             chunks = [
-                self._evaluate(x[s : s + rows], y[s : s + rows], weight if self.shared_weights else weight[s : s + rows], False)
+                self._evaluate(x[s : s + rows], y[s : s + rows], weight if self.shared_weights else weight[s : s + rows], unrolled)
                 for s in range(0, b, rows)
             ]
             out = torch.cat(chunks, dim=0)
         return out.reshape(*batch, self._dim_out)
 
-    def _evaluate(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, unrolled: bool) -> torch.Tensor:
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, unrolled: List[bool]) -> torch.Tensor:
         """x [B, dim1], y [B, dim2], weight [weight_numel] or [B, weight_numel] -> [B, dim_out]."""
         b = x.shape[0]
         x_blocks, y_blocks = x.split(self._sizes1, dim=1), y.split(self._sizes2, dim=1)
         w_blocks = weight.split(self._weight_sizes, dim=-1) if self._weight_sizes else ()
         outputs: List[Optional[torch.Tensor]] = [None] * len(self._output_sizes)
-        tables = None if unrolled else self._tables(x.dtype, x.device)
+        tables = self._tables(x.dtype, x.device) if not all(unrolled) else None
         for index, group in enumerate(self._groups):
             mul1, mul2, d1, d2 = self._group_shapes[index]
             x1 = x_blocks[group.i_in1].reshape(b, mul1, d1)
             x2 = y_blocks[group.i_in2].reshape(b, mul2, d2)
-            if unrolled:
+            if unrolled[index]:
                 results = [
                     self._unrolled_step(step, kernel, x1, x2, w_blocks, b)
                     for step, kernel in zip(group.steps, self._kernels[index])

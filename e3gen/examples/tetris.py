@@ -166,6 +166,9 @@ class TetrisNetwork(torch.nn.Module):
             irreps = gate.irreps_out
         self.output = nn.Convolution(irreps, self.irreps_node_scalars, self.irreps_out, **conv)
         self._scalars_dim = self.irreps_node_scalars.dim
+        # How each forward input transforms (e3gen.testing / e3gen.debug read this): positions,
+        # invariant node scalars, then index tensors that no rotation touches.
+        self.input_specs = ("cartesian_points", str(self.irreps_node_scalars), None, None)
 
     def forward(self, pos: torch.Tensor, node_scalars: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
         """pos [N, 3] (positions: rotate and translate them), node_scalars [N, S] (invariant),

@@ -190,6 +190,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Every case compiles new module instances whose forward shares one code object (in both
+    # libraries), and no-grad and grad passes compile separately: without a higher limit dynamo
+    # would stop compiling after 8 graphs and silently run the rest eagerly.
+    torch._dynamo.config.recompile_limit = 256
     print(f"e3gen {e3gen.__version__} vs e3nn {e3nn.__version__}; torch {torch.__version__}, float32, "
           f"{torch.get_num_threads()} threads, allocator: {allocator()}; median of {args.repeats}")
     rows: List[Row] = []

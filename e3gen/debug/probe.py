@@ -21,6 +21,7 @@ import torch
 
 from e3gen.debug.recorder import Call, recording, traced_modules
 from e3gen.debug.report import BlockRow, Bounds, EquivarianceReport, flags_of
+from e3gen.testing.equivariance import max_abs
 from e3gen.testing.group import as_o3_element, random_rotation
 from e3gen.testing.specs import ValueSpec, parse_specs
 
@@ -120,7 +121,7 @@ def _translation(translation, specs: Sequence[ValueSpec], values, has_points: bo
     if not has_points:
         raise ValueError("a translation was given, but no input is 'cartesian_points': mark the positions as such")
     if translation is True:  # as large as the positions, so that it tests something
-        scale = max(_max_abs(v.detach().to(torch.float64)) for s, v in zip(specs, values) if s.kind == "cartesian_points")
+        scale = max(max_abs(v.detach().to(torch.float64)) for s, v in zip(specs, values) if s.kind == "cartesian_points")
         scale = scale if scale > 0 and math.isfinite(scale) else 1.0
         return torch.randn(3, dtype=torch.float64, generator=generator) * scale
     return torch.as_tensor(translation).detach().to(torch.float64).reshape(3)
@@ -161,13 +162,13 @@ def _input_rows(specs, x64, x32, gx32, g, t) -> List[BlockRow]:
         if spec.kind == "untransformed":
             continue
         expected32 = spec.act(v32, g, t)
-        output_scale = _max_abs(v64)
+        output_scale = max_abs(v64)
         for block, mul, l, p, index in _blocks(spec):
             rows.append(BlockRow(
-                position, spec.name, "input", block, mul, l, p, _max_abs(v64[..., index]), output_scale,
+                position, spec.name, "input", block, mul, l, p, max_abs(v64[..., index]), output_scale,
                 abs_err64=0.0,  # the float64 run gets exactly g x, computed in float64
-                abs_err32=_max_abs(moved32.to(torch.float64)[..., index] - expected32[..., index]),
-                abs_discrepancy=_max_abs(v32.to(torch.float64)[..., index] - v64[..., index]),
+                abs_err32=max_abs(moved32.to(torch.float64)[..., index] - expected32[..., index]),
+                abs_discrepancy=max_abs(v32.to(torch.float64)[..., index] - v64[..., index]),
             ))  # fmt: skip
     return rows
 
@@ -216,23 +217,14 @@ def _module_rows(position: int, c64: Call, c64_moved: Call, c32: Call, c32_moved
     expected64 = spec.act(c64.output, g, None)  # outputs are features: translations do not act on them
     expected32 = spec.act(c32.output, g, None)
     rows = []
-    output_scale = _max_abs(c64.output)
+    output_scale = max_abs(c64.output)
     for block, mul, l, p, index in _blocks(spec):
         rows.append(BlockRow(
             position, c64.key, c64.type, block, mul, l, p,
-            scale=_max_abs(c64.output[..., index]),
+            scale=max_abs(c64.output[..., index]),
             output_scale=output_scale,
-            abs_err64=_max_abs(c64_moved.output[..., index] - expected64[..., index]),
-            abs_err32=_max_abs(c32_moved.output[..., index] - expected32[..., index]),
-            abs_discrepancy=_max_abs(c32.output[..., index] - c64.output[..., index]),
+            abs_err64=max_abs(c64_moved.output[..., index] - expected64[..., index]),
+            abs_err32=max_abs(c32_moved.output[..., index] - expected32[..., index]),
+            abs_discrepancy=max_abs(c32.output[..., index] - c64.output[..., index]),
         ))  # fmt: skip
     return rows, None
-
-
-def _max_abs(x: torch.Tensor) -> float:
-    """Largest |entry|; NaN if any entry is NaN, 0 for an empty tensor."""
-    if x.numel() == 0:
-        return 0.0
-    if torch.isnan(x).any():
-        return math.nan
-    return x.abs().max().item()

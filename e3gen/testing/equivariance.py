@@ -216,18 +216,18 @@ def _block_errors(case: str, spec: ValueSpec, expected, got, atol: float, rtol: 
     got = torch.as_tensor(got).detach().to(device=expected.device, dtype=torch.float64)
     if got.shape != expected.shape:
         raise ValueError(f"fn's {spec.name} changed shape under {case}: {tuple(expected.shape)} -> {tuple(got.shape)}")
-    scale = _max_abs(expected)
+    scale = max_abs(expected)
     tolerance = atol + rtol * scale
     diff = got - expected
     if spec.kind != "irreps":
-        return [BlockError(case, spec.name, None, None, None, None, spec.kind, _max_abs(diff), scale, tolerance)]
+        return [BlockError(case, spec.name, None, None, None, None, spec.kind, max_abs(diff), scale, tolerance)]
     return [
-        BlockError(case, spec.name, i, mul, ir.l, ir.p, spec.kind, _max_abs(diff[..., block]), scale, tolerance)
+        BlockError(case, spec.name, i, mul, ir.l, ir.p, spec.kind, max_abs(diff[..., block]), scale, tolerance)
         for i, ((mul, ir), block) in enumerate(zip(spec.irreps, spec.irreps.slices()))
     ]
 
 
-def _max_abs(x: torch.Tensor) -> float:
+def max_abs(x: torch.Tensor) -> float:
     """Largest ``|x|`` entry, NaN if there is a NaN, 0 for an empty tensor."""
     if x.numel() == 0:
         return 0.0
@@ -252,7 +252,7 @@ def _generate(ins: Layout, batch, dtype, device, generator) -> list:
 
 def _points_scale(ins: Layout, values) -> float:
     """The largest |coordinate| over the point inputs (1 if all are 0): translations this large test something."""
-    scale = max(_max_abs(v.detach()) for spec, v in zip(ins.specs, values) if spec.kind == "cartesian_points")
+    scale = max(max_abs(v.detach()) for spec, v in zip(ins.specs, values) if spec.kind == "cartesian_points")
     return scale if scale > 0 and math.isfinite(scale) else 1.0
 
 

@@ -409,14 +409,15 @@ def test_randn_matches_e3nn_for_same_seed(e3nn_o3, text, lsize, rsize, normaliza
     torch.testing.assert_close(ours, theirs, atol=0, rtol=0, equal_nan=True)
 
 
-# --- D matrices: uses e3gen.o3._wigner (written separately); skipped while it cannot be imported.
-# These check the plumbing of the D_from_* methods (blocks, parity, broadcasting, conversions)
-# exactly against wigner_D itself, not the accuracy of wigner_D.
+# --- D matrices: these check the plumbing of the D_from_* methods (blocks, parity, broadcasting,
+# conversions) exactly against wigner_D itself, not the accuracy of wigner_D (test_o3_equivariance).
 
 
 @pytest.fixture(scope="module")
 def wigner_D():
-    return pytest.importorskip("e3gen.o3._wigner").wigner_D
+    from e3gen.o3._wigner import wigner_D
+
+    return wigner_D
 
 
 def random_angles(seed, *shape):

@@ -29,9 +29,10 @@ Zero-length edges (a node to itself without a periodic shift) are not allowed: t
 0/0 there, as in NequIP. `nn.radius_graph` never makes them unless self_interaction=True.
 
 TorchScript: not supported, and not planned: torch.jit.script is deprecated in torch 2.13. It fails
-on two submodules: `o3.TensorProduct` plans its work in Python (a try block, lists of groups and
-weight blocks, generated kernels chosen at construction) and `o3.SphericalHarmonics.forward` uses a
-nested comprehension. Use eager mode or torch.compile (fullgraph=True works, see the tests).
+on two submodules, which plan their work in Python and pick a strategy at call time:
+`o3.TensorProduct` (groups of paths, weight blocks, generated kernels chosen at construction) and
+`o3.SphericalHarmonics` (tables cached per dtype and device). Use eager mode or torch.compile
+(fullgraph=True works, see the tests).
 """
 
 import math

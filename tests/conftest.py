@@ -13,6 +13,7 @@ import os
 import tempfile
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -47,3 +48,13 @@ def fresh_cache(tmp_path, monkeypatch):
     loader.clear_loaded()
     yield tmp_path / "cache"
     loader.clear_loaded()
+
+
+@pytest.fixture
+def float64_default():
+    """Default dtype float64 for the test, restored after: e3nn (the oracle) builds its tables,
+    parameters and buffers in the default dtype, and float64 makes it exact enough to compare to 1e-10."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

@@ -14,6 +14,8 @@ import pytest
 import torch
 from hypothesis import given
 
+from helpers import random_tensor
+
 from e3gen import nn, o3
 from e3gen.testing import assert_equivariant, rotations
 
@@ -26,13 +28,9 @@ CONFIGS = {
 }
 
 
-def _random(*shape, seed):
-    return torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-
-
 def _graph(n, seed, batch=None):
     """n random points and their radius graph: some pairs within R_MAX, not all (so the cutoff matters)."""
-    pos = 0.8 * _random(n, 3, seed=seed)
+    pos = 0.8 * random_tensor(n, 3, seed=seed)
     edge_index, _ = nn.radius_graph(pos, R_MAX, batch=batch)
     assert n <= edge_index.shape[1] < n * (n - 1), "the test graph should have edges, but not every pair"
     return pos, edge_index
@@ -54,7 +52,7 @@ def _equivariance_case(name):
     irreps_in, irreps_attr, irreps_out, sh = CONFIGS[name]
     conv = _conv(irreps_in, irreps_attr, irreps_out, sh)
     pos, edge_index = _graph(8, seed=1)
-    return conv, pos, _random(8, conv.irreps_node_input.dim, seed=12), _random(8, conv.irreps_node_attr.dim, seed=2), edge_index
+    return conv, pos, random_tensor(8, conv.irreps_node_input.dim, seed=12), random_tensor(8, conv.irreps_node_attr.dim, seed=2), edge_index
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -78,7 +76,7 @@ def test_forces_are_equivariant_vectors():
     """-d(energy)/d(pos) through the edge vectors (what NequIP trains on) transforms as 1o."""
     conv = _conv("2x0e + 1x1o", "1x0e", "2x0e + 1x1o", 2)
     pos, edge_index = _graph(6, seed=3)
-    x = _random(6, conv.irreps_node_input.dim, seed=13)
+    x = random_tensor(6, conv.irreps_node_input.dim, seed=13)
     attr = torch.ones(6, 1, dtype=torch.float64)
 
     def forces(pos, x):
@@ -93,8 +91,8 @@ def test_forces_are_equivariant_vectors():
 def test_batch_of_two_graphs_equals_each_graph_alone():
     conv = _conv(*CONFIGS["mixed, lmax 2"])
     (pos_a, edges_a), (pos_b, edges_b) = _graph(5, seed=4), _graph(7, seed=5)
-    x = _random(12, conv.irreps_node_input.dim, seed=14)
-    attr = _random(12, 2, seed=6)
+    x = random_tensor(12, conv.irreps_node_input.dim, seed=14)
+    attr = random_tensor(12, 2, seed=6)
     # the second graph sits on top of the first: only the batch vector keeps them apart
     pos = torch.cat([pos_a, pos_b])
     batch = torch.tensor([0] * 5 + [1] * 7)
@@ -109,7 +107,7 @@ def test_batch_of_two_graphs_equals_each_graph_alone():
 def test_messages_go_from_sender_to_receiver_and_vanish_at_the_cutoff():
     conv = _conv("2x0e + 1x1o", "1x0e", "2x0e + 1x1o", 1)
     pos = torch.tensor([[0.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, R_MAX]], dtype=torch.float64)
-    x = _random(3, conv.irreps_node_input.dim, seed=15)
+    x = random_tensor(3, conv.irreps_node_input.dim, seed=15)
     attr = torch.ones(3, 1, dtype=torch.float64)
     no_edges = _call(conv, pos, x, attr, torch.zeros(2, 0, dtype=torch.long))
 
@@ -127,7 +125,7 @@ def test_messages_are_divided_by_sqrt_avg_num_neighbors():
     one, four = _conv(*irreps, avg_num_neighbors=1.0), _conv(*irreps, avg_num_neighbors=4.0)
     four.load_state_dict(one.state_dict())
     pos, edge_index = _graph(6, seed=7)
-    x = _random(6, one.irreps_node_input.dim, seed=16)
+    x = random_tensor(6, one.irreps_node_input.dim, seed=16)
     attr = torch.ones(6, 1, dtype=torch.float64)
     self_connection = one.sc(x, attr)
     message_one = _call(one, pos, x, attr, edge_index) - self_connection
@@ -142,8 +140,8 @@ def test_gradcheck_and_gradgradcheck():
     pos, edge_index = _graph(4, seed=8)
     inputs = (
         pos.requires_grad_(),
-        _random(4, conv.irreps_node_input.dim, seed=17).requires_grad_(),
-        _random(4, 1, seed=9).requires_grad_(),
+        random_tensor(4, conv.irreps_node_input.dim, seed=17).requires_grad_(),
+        random_tensor(4, 1, seed=9).requires_grad_(),
     )
 
     def f(pos, x, attr):
@@ -156,7 +154,7 @@ def test_gradcheck_and_gradgradcheck():
 def test_compiles_fullgraph():
     conv = _conv("2x0e + 1x1o", "1x0e", "2x0e + 1x1o", 1)
     pos, edge_index = _graph(6, seed=10)
-    x = _random(6, conv.irreps_node_input.dim, seed=18).requires_grad_()
+    x = random_tensor(6, conv.irreps_node_input.dim, seed=18).requires_grad_()
     attr = torch.ones(6, 1, dtype=torch.float64)
     edge_vec = nn.edge_vectors(pos, edge_index)
     compiled = torch.compile(conv, fullgraph=True, backend="aot_eager")
@@ -202,7 +200,7 @@ def test_construction_errors_are_named():
 def test_edge_harmonics_are_component_normalized_and_lmax_means_all_l_up_to_it():
     conv = _conv("1x0e", "1x0e", "1x0e", 3)
     assert conv.irreps_sh == o3.Irreps("0e + 1o + 2e + 3o")
-    y = conv.sh(_random(10, 3, seed=11))
+    y = conv.sh(random_tensor(10, 3, seed=11))
     for l, block in zip(range(4), conv.irreps_sh.slices()):
         torch.testing.assert_close(y[:, block].pow(2).sum(1), torch.full((10,), 2.0 * l + 1, dtype=torch.float64))
 

@@ -12,15 +12,7 @@ from e3gen.symbolic.certificate import coupling_triples
 
 e3nn_o3 = pytest.importorskip("e3nn.o3", reason="e3nn 0.6.0 is the oracle: pip install e3nn==0.6.0")
 LMAX = load_kernels(0).lmax
-
-
-@pytest.fixture(autouse=True)
-def float64_default():
-    # e3nn builds its tables in the default dtype; float64 makes it an exact-enough oracle
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 @pytest.mark.parametrize("strategy", ["dense", "unrolled"])

@@ -12,15 +12,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import random_tensor, randomize_parameters
+
 from e3gen import o3
 from e3gen.testing import irreps, o3_elements
 
 SEEDS = st.integers(0, 2**31 - 1)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def _random(*shape, seed, dtype=torch.float64):
-    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
 
 
 @st.composite
@@ -33,20 +31,11 @@ def linear_irreps(draw):
     return irreps_in, o3.Irreps(draw(st.permutations(terms)))
 
 
-def _randomize(module, seed):
-    """Non-trivial values for every parameter (biases start at zero, which would hide them)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return module
-
-
 @given(pair=linear_irreps(), g=o3_elements(), seed=SEEDS, biases=st.booleans(), path=st.sampled_from(["element", "path"]))
 def test_linear_is_equivariant(pair, g, seed, biases, path):
     irreps_in, irreps_out = pair
-    lin = _randomize(o3.Linear(irreps_in, irreps_out, biases=biases, path_normalization=path).double(), seed)
-    x = _random(6, irreps_in.dim, seed=seed)
+    lin = randomize_parameters(o3.Linear(irreps_in, irreps_out, biases=biases, path_normalization=path).double(), seed)
+    x = random_tensor(6, irreps_in.dim, seed=seed)
     D_in, D_out = irreps_in.D_from_matrix(g), irreps_out.D_from_matrix(g)
     torch.testing.assert_close(lin(x @ D_in.T), lin(x) @ D_out.T, rtol=0, atol=1e-10)
 
@@ -54,19 +43,10 @@ def test_linear_is_equivariant(pair, g, seed, biases, path):
 @given(g=o3_elements(), seed=SEEDS)
 def test_linear_is_equivariant_in_float32(g, seed):
     irreps_in, irreps_out = o3.Irreps("4x0e + 3x1o + 2x2e + 3o"), o3.Irreps("2x0e + 2x1o + 3x2e + 1x3o + 1e")
-    lin = _randomize(o3.Linear(irreps_in, irreps_out, biases=True), seed)
-    x = _random(6, irreps_in.dim, seed=seed, dtype=torch.float32)
+    lin = randomize_parameters(o3.Linear(irreps_in, irreps_out, biases=True), seed)
+    x = random_tensor(6, irreps_in.dim, seed=seed, dtype=torch.float32)
     D_in, D_out = (irreps.D_from_matrix(g).float() for irreps in (irreps_in, irreps_out))
     torch.testing.assert_close(lin(x @ D_in.T), lin(x) @ D_out.T, rtol=0, atol=1e-5)
-
-
-@pytest.fixture
-def float64_default():
-    # e3nn creates its parameters and buffers in the default dtype: float64 makes it a 1e-10 oracle
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 E3NN_CASES = [
@@ -85,7 +65,7 @@ E3NN_CASES = [
 @pytest.mark.parametrize("irreps_in, irreps_out, options", E3NN_CASES)
 def test_linear_matches_e3nn(float64_default, irreps_in, irreps_out, options):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
-    theirs = _randomize(e3nn_o3.Linear(irreps_in, irreps_out, **options), 0)
+    theirs = randomize_parameters(e3nn_o3.Linear(irreps_in, irreps_out, **options), 0)
     ours = o3.Linear(irreps_in, irreps_out, **options)
     ours.load_state_dict(theirs.state_dict())
     assert (ours.weight_numel, ours.bias_numel) == (theirs.weight_numel, theirs.bias_numel)
@@ -93,11 +73,11 @@ def test_linear_matches_e3nn(float64_default, irreps_in, irreps_out, options):
     assert torch.equal(ours.output_mask, theirs.output_mask)
     assert repr(ours) == repr(theirs)
     f = (options["f_in"],) if "f_in" in options else ()
-    x = _random(2, 5, *f, o3.Irreps(irreps_in).dim, seed=1)
+    x = random_tensor(2, 5, *f, o3.Irreps(irreps_in).dim, seed=1)
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-10)
 
     # and back: our (fresh, random) parameters load into e3nn and give e3nn our numbers
-    ours = _randomize(o3.Linear(irreps_in, irreps_out, **options), 2)
+    ours = randomize_parameters(o3.Linear(irreps_in, irreps_out, **options), 2)
     theirs.load_state_dict(ours.state_dict())
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-10)
 
@@ -105,25 +85,25 @@ def test_linear_matches_e3nn(float64_default, irreps_in, irreps_out, options):
 def test_linear_matches_e3nn_with_external_weights(float64_default):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
     irreps_in, irreps_out = "2x0e + 3x1o + 2e", "3x0e + 1o + 2x1o + 1e"
-    x = _random(5, o3.Irreps(irreps_in).dim, seed=0)
+    x = random_tensor(5, o3.Irreps(irreps_in).dim, seed=0)
 
     per_sample = dict(shared_weights=False)
     ours, theirs = o3.Linear(irreps_in, irreps_out, **per_sample), e3nn_o3.Linear(irreps_in, irreps_out, **per_sample)
     ours.load_state_dict(theirs.state_dict())
-    w = _random(5, ours.weight_numel, seed=1)
+    w = random_tensor(5, ours.weight_numel, seed=1)
     torch.testing.assert_close(ours(x, w), theirs(x, w), rtol=0, atol=1e-10)
 
     shared_external = dict(internal_weights=False, biases=True)
     ours, theirs = o3.Linear(irreps_in, irreps_out, **shared_external), e3nn_o3.Linear(irreps_in, irreps_out, **shared_external)
-    w, b = _random(ours.weight_numel, seed=2), _random(ours.bias_numel, seed=3)
+    w, b = random_tensor(ours.weight_numel, seed=2), random_tensor(ours.bias_numel, seed=3)
     torch.testing.assert_close(ours(x, w, b), theirs(x, w, b), rtol=0, atol=1e-10)
 
 
 def test_outputs_fed_only_by_a_bias_are_the_bias():
     """e3nn 0.6.0 cannot build this layer (its shape propagation fails to broadcast the bias-only
     block against the batch); the meaning is plain: such an output is its bias, for every sample."""
-    lin = _randomize(o3.Linear("2x1o", "2x0e + 1o", biases=True).double(), 0)
-    x = _random(4, 6, seed=1)
+    lin = randomize_parameters(o3.Linear("2x1o", "2x0e + 1o", biases=True).double(), 0)
+    x = random_tensor(4, 6, seed=1)
     out = lin(x)
     torch.testing.assert_close(out[:, :2], lin.bias.expand(4, 2), rtol=0, atol=0)
     torch.testing.assert_close(out[:, 2:], o3.Linear("2x1o", "1o").double()(x, lin.weight), rtol=0, atol=1e-14)
@@ -148,24 +128,24 @@ def test_converting_a_float32_layer_to_float64_keeps_exact_path_weights():
     ours = o3.Linear(*args).float().double()
     theirs = e3nn_o3.Linear(*args).double()
     theirs.load_state_dict(ours.state_dict())
-    x = _random(4, 16, seed=0)
+    x = random_tensor(4, 16, seed=0)
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-12)
 
 
 def test_linear_broadcasts_leading_dims():
-    lin = _randomize(o3.Linear("3x0e + 2x1o", "2x0e + 1o + 2x1o", biases=True).double(), 0)
-    x = _random(2, 3, 9, seed=1)
+    lin = randomize_parameters(o3.Linear("3x0e + 2x1o", "2x0e + 1o + 2x1o", biases=True).double(), 0)
+    x = random_tensor(2, 3, 9, seed=1)
     torch.testing.assert_close(lin(x), lin(x.reshape(6, 9)).reshape(2, 3, -1), rtol=0, atol=1e-14)
 
     per_sample = o3.Linear("3x0e + 2x1o", "2x0e + 1o + 2x1o", shared_weights=False)
-    w = _random(3, per_sample.weight_numel, seed=2)  # one weight per column, broadcast over the 2 rows
+    w = random_tensor(3, per_sample.weight_numel, seed=2)  # one weight per column, broadcast over the 2 rows
     out = per_sample(x, w)
     for i in range(3):
         torch.testing.assert_close(out[:, i], per_sample(x[:, i], w[i]), rtol=0, atol=1e-14)
 
 
 def test_outputs_without_inputs_are_zero():
-    lin = _randomize(o3.Linear("2x1o", "3x0e + 1o + 2e"), 0)
+    lin = randomize_parameters(o3.Linear("2x1o", "3x0e + 1o + 2e"), 0)
     out = lin(torch.randn(4, 6))
     assert torch.equal(out[:, :3], torch.zeros(4, 3)) and torch.equal(out[:, 6:], torch.zeros(4, 5))
     assert out[:, 3:6].abs().min() > 0
@@ -183,14 +163,14 @@ def test_initialisation_is_e3nns():
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_linear_gradcheck_and_gradgradcheck(shared):
-    lin = _randomize(o3.Linear("2x0e + 1o + 2e", "0e + 2x1o + 2e", biases=shared, shared_weights=shared).double(), 0)
-    x = _random(3, 10, seed=1).requires_grad_()
+    lin = randomize_parameters(o3.Linear("2x0e + 1o + 2e", "0e + 2x1o + 2e", biases=shared, shared_weights=shared).double(), 0)
+    x = random_tensor(3, 10, seed=1).requires_grad_()
     if shared:
         w = lin.weight.detach().clone().requires_grad_()
         b = lin.bias.detach().clone().requires_grad_()
         inputs, f = (x, w, b), lambda x, w, b: lin(x, w, b)
     else:
-        w = _random(3, lin.weight_numel, seed=2).requires_grad_()
+        w = random_tensor(3, lin.weight_numel, seed=2).requires_grad_()
         inputs, f = (x, w), lambda x, w: lin(x, w)
     assert torch.autograd.gradcheck(f, inputs)
     assert torch.autograd.gradgradcheck(f, inputs)
@@ -205,7 +185,7 @@ def test_linear_keeps_dtype_and_device(device, dtype):
 
 
 def test_linear_torchscript_matches_eager():
-    lin = _randomize(o3.Linear("2x0e + 3x1o + 0e", "3x0e + 1o + 2x0e", biases=True), 0)
+    lin = randomize_parameters(o3.Linear("2x0e + 3x1o + 0e", "3x0e + 1o + 2x0e", biases=True), 0)
     scripted = torch.jit.script(lin)
     x = torch.randn(4, 12)
     torch.testing.assert_close(scripted(x), lin(x), rtol=0, atol=0)
@@ -215,7 +195,7 @@ def test_linear_torchscript_matches_eager():
 
 
 def test_linear_compiles_fullgraph():
-    lin = _randomize(o3.Linear("2x0e + 3x1o + 0e", "3x0e + 1o + 2x0e", biases=True), 0)
+    lin = randomize_parameters(o3.Linear("2x0e + 3x1o + 0e", "3x0e + 1o + 2x0e", biases=True), 0)
     x = torch.randn(4, 12, requires_grad=True)
     compiled = torch.compile(lin, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), lin(x))
@@ -225,7 +205,7 @@ def test_linear_compiles_fullgraph():
 
 def test_linear_compiles_with_inductor():
     """The default backend (generates and compiles C++): the slowest test here, so one small layer, inference only."""
-    lin = _randomize(o3.Linear("2x0e + 1o", "3x0e + 1o"), 0)
+    lin = randomize_parameters(o3.Linear("2x0e + 1o", "3x0e + 1o"), 0)
     x = torch.randn(4, 5)
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(lin, fullgraph=True)(x), lin(x))

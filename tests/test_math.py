@@ -17,15 +17,6 @@ BASES = ["gaussian", "cosine", "smooth_finite", "fourier", "bessel"]
 
 
 @pytest.fixture
-def float64_default():
-    # e3nn and NequIP round some constants (e^2 in smooth_finite, the Bessel frequencies n pi) to the default dtype
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
-@pytest.fixture
 def e3nn_math(float64_default):
     return pytest.importorskip("e3nn.math")
 

@@ -12,6 +12,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import random_tensor, randomize_parameters
+
 from e3gen import nn, o3
 from e3gen.testing import irreps, o3_elements
 
@@ -21,18 +23,6 @@ silu = torch.nn.functional.silu
 # activations allowed on each scalar irrep: 0o needs an odd or even one
 EVEN_SCALAR_ACTS = [torch.tanh, silu, torch.sigmoid, torch.relu, None]
 ODD_SCALAR_ACTS = [torch.tanh, torch.abs, None]
-
-
-def _random(*shape, seed, dtype=torch.float64):
-    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
-
-
-def _randomize(module, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return module
 
 
 def _assert_equivariant(layer, irreps_in, irreps_out, x, g, atol=1e-10):
@@ -73,28 +63,28 @@ def scalar_terms(draw):
 def test_activation_is_equivariant(args, g, seed):
     irreps_in, acts = args
     layer = nn.Activation(irreps_in, acts)
-    _assert_equivariant(layer, layer.irreps_in, layer.irreps_out, _random(5, irreps_in.dim, seed=seed), g)
+    _assert_equivariant(layer, layer.irreps_in, layer.irreps_out, random_tensor(5, irreps_in.dim, seed=seed), g)
 
 
 @given(args=gate_arguments(), g=o3_elements(), seed=SEEDS)
 def test_gate_is_equivariant(args, g, seed):
     gate = nn.Gate(*args)
-    _assert_equivariant(gate, gate.irreps_in, gate.irreps_out, _random(5, gate.irreps_in.dim, seed=seed), g)
+    _assert_equivariant(gate, gate.irreps_in, gate.irreps_out, random_tensor(5, gate.irreps_in.dim, seed=seed), g)
 
 
 @given(irreps_in=irreps(min_terms=0, max_terms=4, max_mul=3, allow_zero_mul=True), g=o3_elements(), seed=SEEDS, bias=st.booleans(), normalize=st.booleans())
 def test_norm_activation_is_equivariant(irreps_in, g, seed, bias, normalize):
-    layer = _randomize(nn.NormActivation(irreps_in, torch.sigmoid, normalize=normalize, bias=bias).double(), seed)
-    _assert_equivariant(layer, irreps_in, irreps_in, _random(5, irreps_in.dim, seed=seed), g)
+    layer = randomize_parameters(nn.NormActivation(irreps_in, torch.sigmoid, normalize=normalize, bias=bias).double(), seed)
+    _assert_equivariant(layer, irreps_in, irreps_in, random_tensor(5, irreps_in.dim, seed=seed), g)
 
 
 @given(irreps_in=irreps(min_terms=1, max_terms=4, max_mul=3, allow_zero_mul=True), g=o3_elements(), seed=SEEDS, instance=st.booleans(), training=st.booleans())
 def test_batch_norm_is_equivariant(irreps_in, g, seed, instance, training):
-    layer = _randomize(nn.BatchNorm(irreps_in, instance=instance).double(), seed).train(training)
+    layer = randomize_parameters(nn.BatchNorm(irreps_in, instance=instance).double(), seed).train(training)
     if not instance:  # eval uses running statistics: make them non-trivial
         layer.running_var.uniform_(0.5, 2.0)
         layer.running_mean.normal_()
-    x = _random(3, 4, irreps_in.dim, seed=seed)
+    x = random_tensor(3, 4, irreps_in.dim, seed=seed)
     _assert_equivariant(layer, irreps_in, irreps_in, x, g)
 
 
@@ -102,20 +92,16 @@ def test_batch_norm_is_equivariant(irreps_in, g, seed, instance, training):
 
 
 @pytest.fixture
-def e3nn_nn():
+def e3nn_nn(float64_default):
     """e3nn.nn with the default dtype float64 (e3nn creates parameters and buffers in it)."""
-    module = pytest.importorskip("e3nn.nn")
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield module
-    torch.set_default_dtype(previous)
+    return pytest.importorskip("e3nn.nn")
 
 
 def _assert_same_layer(ours, theirs, *inputs):
     """Same state dict keys both ways (strict load), same outputs, same irreps where they have them."""
     ours.load_state_dict(theirs.state_dict())
     torch.testing.assert_close(ours(*inputs), theirs(*inputs), rtol=0, atol=1e-10)
-    _randomize(ours, 7)
+    randomize_parameters(ours, 7)
     theirs.load_state_dict(ours.state_dict())
     torch.testing.assert_close(ours(*inputs), theirs(*inputs), rtol=0, atol=1e-10)
     for name in ("irreps_in", "irreps_out"):
@@ -134,7 +120,7 @@ ACTIVATION_CASES = [
 @pytest.mark.parametrize("irreps_in, acts", ACTIVATION_CASES)
 def test_activation_matches_e3nn(e3nn_nn, irreps_in, acts):
     ours, theirs = nn.Activation(irreps_in, acts), e3nn_nn.Activation(irreps_in, acts)
-    _assert_same_layer(ours, theirs, _random(3, o3.Irreps(irreps_in).dim, seed=0))
+    _assert_same_layer(ours, theirs, random_tensor(3, o3.Irreps(irreps_in).dim, seed=0))
     assert repr(ours) == repr(theirs)
 
 
@@ -152,14 +138,14 @@ def test_gate_matches_e3nn(e3nn_nn, args):
     ours, theirs = nn.Gate(*args), e3nn_nn.Gate(*args)
     for name in ("irreps_scalars", "irreps_gates", "irreps_gated"):
         assert getattr(ours, name) == getattr(theirs, name)
-    _assert_same_layer(ours, theirs, _random(3, ours.irreps_in.dim, seed=0))
+    _assert_same_layer(ours, theirs, random_tensor(3, ours.irreps_in.dim, seed=0))
     assert repr(ours) == repr(theirs)
 
 
 @pytest.mark.parametrize("options", [{}, {"bias": True}, {"bias": True, "epsilon": 0.3}])
 def test_norm_activation_matches_e3nn(e3nn_nn, options):
     irreps_in = o3.Irreps("2x0e + 2x1o + 0o + 3x2e + 3o")  # e3nn needs Irreps, not a string, when bias=True
-    x = _random(4, irreps_in.dim, seed=0)
+    x = random_tensor(4, irreps_in.dim, seed=0)
     x[0, 2:5] = 0.0  # a zero vector: its norm is clamped to epsilon
     x[1, 2:5] = 1e-3  # a small one, clamped when epsilon = 0.3
     _assert_same_layer(nn.NormActivation(irreps_in, torch.sigmoid, **options), e3nn_nn.NormActivation(irreps_in, torch.sigmoid, **options), x)
@@ -167,8 +153,8 @@ def test_norm_activation_matches_e3nn(e3nn_nn, options):
 
 def test_norm_activation_without_normalize():
     """e3nn 0.6.0 raises TypeError for normalize=False (it compares None > 0); e3gen computes f(|x| + b) x."""
-    layer = _randomize(nn.NormActivation("2x1o + 0e", torch.tanh, normalize=False, bias=True).double(), 0)
-    x = _random(5, 7, seed=1)
+    layer = randomize_parameters(nn.NormActivation("2x1o + 0e", torch.tanh, normalize=False, bias=True).double(), 0)
+    x = random_tensor(5, 7, seed=1)
     norms = torch.cat([x[:, :6].reshape(5, 2, 3).norm(dim=-1), x[:, 6:].abs()], dim=1)
     scale = torch.tanh(norms + layer.biases)
     expected = torch.cat([(x[:, :6].reshape(5, 2, 3) * scale[:, :2, None]).reshape(5, 6), x[:, 6:] * scale[:, 2:]], dim=1)
@@ -186,7 +172,7 @@ def test_norm_activation_without_normalize():
 )
 def test_fully_connected_net_matches_e3nn(e3nn_nn, hs, act, options):
     ours, theirs = nn.FullyConnectedNet(hs, act, **options), e3nn_nn.FullyConnectedNet(hs, act, **options)
-    _assert_same_layer(ours, theirs, _random(2, 5, hs[0], seed=0))
+    _assert_same_layer(ours, theirs, random_tensor(2, 5, hs[0], seed=0))
     assert repr(ours) == repr(theirs) and repr(ours.layer0) == repr(theirs.layer0)
 
 
@@ -203,12 +189,12 @@ BATCH_NORM_OPTIONS = [
 @pytest.mark.parametrize("options", BATCH_NORM_OPTIONS)
 def test_batch_norm_matches_e3nn_in_training_and_eval(e3nn_nn, options):
     irreps = "2x0e + 1o + 0o + 3x0e + 2x2e"
-    ours, theirs = _randomize(nn.BatchNorm(irreps, **options), 0), e3nn_nn.BatchNorm(irreps, **options)
+    ours, theirs = randomize_parameters(nn.BatchNorm(irreps, **options), 0), e3nn_nn.BatchNorm(irreps, **options)
     theirs.load_state_dict(ours.state_dict())
     for step, training in enumerate([True, True, False, True, False]):
         ours.train(training)
         theirs.train(training)
-        x = _random(4, 3, o3.Irreps(irreps).dim, seed=step) * 2 + 1
+        x = random_tensor(4, 3, o3.Irreps(irreps).dim, seed=step) * 2 + 1
         torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-10)
         # running statistics stay equal (they are the whole state in eval)
         for key, value in theirs.state_dict().items():
@@ -222,12 +208,12 @@ def test_batch_norm_matches_e3nn_in_training_and_eval(e3nn_nn, options):
 def _layers():
     """One small float64 layer of each kind and an input for it."""
     return {
-        "Activation": (nn.Activation("2x0e + 1o + 0o", [torch.tanh, None, torch.abs]), _random(3, 6, seed=0)),
-        "Gate": (nn.Gate("2x0e", [silu], "0e + 0o", [torch.sigmoid, torch.tanh], "1o + 2e"), _random(3, 12, seed=1)),
-        "NormActivation": (nn.NormActivation("2x0e + 1o + 2e", torch.sigmoid, bias=True), _random(3, 10, seed=2)),
-        "FullyConnectedNet": (nn.FullyConnectedNet([3, 4, 2], silu), _random(3, 3, seed=3)),
-        "BatchNorm": (nn.BatchNorm("2x0e + 1o"), _random(4, 2, 5, seed=4)),
-        "BatchNorm(instance)": (nn.BatchNorm("2x0e + 1o", instance=True, affine=False), _random(4, 2, 5, seed=5)),
+        "Activation": (nn.Activation("2x0e + 1o + 0o", [torch.tanh, None, torch.abs]), random_tensor(3, 6, seed=0)),
+        "Gate": (nn.Gate("2x0e", [silu], "0e + 0o", [torch.sigmoid, torch.tanh], "1o + 2e"), random_tensor(3, 12, seed=1)),
+        "NormActivation": (nn.NormActivation("2x0e + 1o + 2e", torch.sigmoid, bias=True), random_tensor(3, 10, seed=2)),
+        "FullyConnectedNet": (nn.FullyConnectedNet([3, 4, 2], silu), random_tensor(3, 3, seed=3)),
+        "BatchNorm": (nn.BatchNorm("2x0e + 1o"), random_tensor(4, 2, 5, seed=4)),
+        "BatchNorm(instance)": (nn.BatchNorm("2x0e + 1o", instance=True, affine=False), random_tensor(4, 2, 5, seed=5)),
     }
 
 
@@ -237,7 +223,7 @@ LAYER_NAMES = list(_layers())
 @pytest.mark.parametrize("name", LAYER_NAMES)
 def test_gradcheck_and_gradgradcheck(name):
     layer, x = _layers()[name]
-    layer = _randomize(layer.double(), 0)
+    layer = randomize_parameters(layer.double(), 0)
     x = x.requires_grad_()
     params = tuple(layer.parameters())
     # with respect to the input and to every parameter, through torch.func.functional_call
@@ -254,7 +240,7 @@ def test_gradcheck_and_gradgradcheck(name):
 @pytest.mark.parametrize("name", LAYER_NAMES)
 def test_torchscript_matches_eager(name):
     layer, x = _layers()[name]
-    layer = _randomize(layer.double(), 0)
+    layer = randomize_parameters(layer.double(), 0)
     scripted = torch.jit.script(layer)
     torch.testing.assert_close(scripted(x), layer(x), rtol=0, atol=0)
 
@@ -262,7 +248,7 @@ def test_torchscript_matches_eager(name):
 @pytest.mark.parametrize("name", LAYER_NAMES)
 def test_compiles_fullgraph(name):
     layer, x = _layers()[name]
-    layer = _randomize(layer.double(), 0)
+    layer = randomize_parameters(layer.double(), 0)
     x = x.requires_grad_()
     compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), layer(x), rtol=0, atol=1e-14)

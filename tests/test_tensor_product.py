@@ -49,21 +49,13 @@ def mode_instructions(mode, irreps_in1, irreps_in2, irreps_out):
     return out
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 # --- e3nn's numbers -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", list(MODE_CASES))
 @pytest.mark.parametrize("irrep_normalization", ["component", "norm", "none"])
 @pytest.mark.parametrize("path_normalization", ["element", "path", "none"])
-def test_every_mode_and_normalization_matches_e3nn(mode, irrep_normalization, path_normalization, float64):
+def test_every_mode_and_normalization_matches_e3nn(mode, irrep_normalization, path_normalization, float64_default):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
     irreps = [o3.Irreps(s) for s in MODE_CASES[mode]]
     instructions = mode_instructions(mode, *irreps)
@@ -98,7 +90,7 @@ def test_every_mode_and_normalization_matches_e3nn(mode, irrep_normalization, pa
         lambda m: m.ElementwiseTensorProduct("3x0e+2x1o+2x2e", "2x0e+2x1o+3x2e", ["0e"]),
     ],
 )
-def test_subclasses_match_e3nn(make, float64):
+def test_subclasses_match_e3nn(make, float64_default):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
     theirs, ours = make(e3nn_o3), make(o3)
     assert str(ours.irreps_out) == str(theirs.irreps_out)
@@ -112,7 +104,7 @@ def test_subclasses_match_e3nn(make, float64):
 
 
 @pytest.mark.parametrize("irreps_out, normalization", [(None, "component"), (None, "norm"), ("2x0e+3x2e+1x1e", "component")])
-def test_tensor_square_matches_e3nn(irreps_out, normalization, float64):
+def test_tensor_square_matches_e3nn(irreps_out, normalization, float64_default):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
     theirs = e3nn_o3.TensorSquare("3x0e+2x1o+2x2e", irreps_out, irrep_normalization=normalization)
     ours = o3.TensorSquare("3x0e+2x1o+2x2e", irreps_out, irrep_normalization=normalization)
@@ -122,7 +114,7 @@ def test_tensor_square_matches_e3nn(irreps_out, normalization, float64):
     torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-10)
 
 
-def test_e3nn_checkpoint_loads_and_e3gen_checkpoint_loads_back(float64):
+def test_e3nn_checkpoint_loads_and_e3gen_checkpoint_loads_back(float64_default):
     e3nn_o3 = pytest.importorskip("e3nn.o3")
     args = ("2x0e+2x1o+1x2e", "1x0e+1x1o+1x2e", "2x0e+2x1o+2x2e")
     theirs, ours = e3nn_o3.FullyConnectedTensorProduct(*args), o3.FullyConnectedTensorProduct(*args)

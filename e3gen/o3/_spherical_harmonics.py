@@ -92,6 +92,7 @@ class SphericalHarmonics(torch.nn.Module):
             for l, ratio in zip(range(1, self.lmax + 1), self._ratios)
         ]
         self._steps_by_dtype = {}  # (dtype, device) -> step matrices rounded once to that dtype
+        self._y1_factor = 0.0  # unused when lmax = 0
         if self.lmax >= 1:
             step1 = self._steps_float64[0]  # [3, 3]: Y^1_i = c r_i, exactly c times the identity
             if not torch.equal(step1, step1[0, 0] * torch.eye(3, dtype=torch.float64)):
@@ -129,15 +130,7 @@ class SphericalHarmonics(torch.nn.Module):
         key = (r.dtype, r.device)
         if key not in self._steps_by_dtype:
             self._steps_by_dtype[key] = [m.T.to(dtype=r.dtype, device=r.device).contiguous() for m in self._steps_float64]
-        b = r.shape[1]
-        steps = self._steps_by_dtype[key]
-        per_l = [r.new_full((1, b), self._y0)]
-        if steps:  # Y^1 = c r (the step from the constant Y^0 is a scalar multiple of the identity)
-            per_l.append(r * self._y1_factor)
-        for l, matrix in enumerate(steps[1:], start=2):
-            outer = (r[:, None, :] * per_l[-1][None, :, :]).reshape(3 * (2 * l - 1), b)
-            per_l.append(matrix @ outer)
-        return per_l
+        return list(_DenseRecursion.apply(r, self._y0, self._y1_factor, *self._steps_by_dtype[key]))
 
     def _unrolled(self, r: torch.Tensor) -> List[List[torch.Tensor]]:
         """The same by the generated kernels, component by component (lists of [B] rows)."""
@@ -151,6 +144,59 @@ class SphericalHarmonics(torch.nn.Module):
                 components = [c * factor for c in components]
             per_l.append(components)
         return per_l
+
+
+def _recursion(r: torch.Tensor, y0: float, y1_factor: float, steps) -> List[torch.Tensor]:
+    """[s_l Y^l [2l+1, B]] from r [3, B]: Y^0 = y0, Y^1 = y1_factor r, then
+    Y^l = M_l (r (x) Y^(l-1)) with M_l [2l+1, 3 (2l-1)] (normalisation ratios folded in)."""
+    b = r.shape[1]
+    per_l = [r.new_full((1, b), y0)]
+    if steps:  # the step from the constant Y^0 is a scalar multiple of the identity
+        per_l.append(r * y1_factor)
+    for l, matrix in enumerate(steps[1:], start=2):
+        outer = (r[:, None, :] * per_l[-1][None, :, :]).reshape(3 * (2 * l - 1), b)
+        per_l.append(matrix @ outer)
+    return per_l
+
+
+class _DenseRecursion(torch.autograd.Function):
+    """The dense recursion with its closed-form gradient.
+
+    For harmonic polynomials built by this recursion, dY^l_i / dr_m = l sum_k c_imk Y^(l-1)_k
+    (the same table c, times l; also true with the normalisation ratios folded into c). So
+    backward is one matmul, one product and one sum per degree, with no gradient flowing back
+    through Y^(l-1) as autograd's chain rule would send it. Under create_graph (forces in
+    training), backward recomputes the Y^(l-1) with autograd on, so second derivatives are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, r, y0, y1_factor, *steps):
+        per_l = _recursion(r, y0, y1_factor, steps)
+        ctx.y0, ctx.y1_factor = y0, y1_factor
+        ctx.save_for_backward(r, *steps, *per_l[:-1])
+        ctx.lmax = len(steps)
+        return tuple(per_l)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        r, *rest = ctx.saved_tensors
+        steps, previous = rest[: ctx.lmax], rest[ctx.lmax :]
+        if torch.is_grad_enabled():  # double backward: Y^(l-1) must be functions of r
+            previous = _recursion(r, ctx.y0, ctx.y1_factor, steps)[:-1]
+        grad_r = None
+        for l in range(1, ctx.lmax + 1):
+            g = grads[l]
+            if g is None:
+                continue
+            if l == 1:
+                term = g * ctx.y1_factor
+            else:
+                z = (steps[l - 1].T @ g).view(3, 2 * l - 1, -1)  # sum_i c_imk G_i
+                term = l * (z * previous[l - 1][None]).sum(1)
+            grad_r = term if grad_r is None else grad_r + term
+        if grad_r is None:
+            grad_r = torch.zeros_like(r)
+        return (grad_r, None, None) + (None,) * ctx.lmax
 
 
 def _step_matrix(rows, l: int) -> torch.Tensor:

@@ -578,7 +578,7 @@ class TensorProduct(torch.nn.Module):
             t = kernel(x1[:, :, None, :] * w[..., None], x2[:, None, :, :])  # [B, u, v, k]
             if step.mode == "uvuv":
                 return t.reshape(b, -1, t.shape[-1])
-            return t[:, :, 0] if t.shape[2] == 1 else t.sum(2)
+            return t.squeeze(2) if t.shape[2] == 1 else t.sum(2)
         t = kernel(x1, x2) if step.mode in ("uuw", "uuu") else kernel(x1[:, :, None, :], x2[:, None, :, :])
         return _contract(step, t, w, self.shared_weights, b, step.coefficient)
 
@@ -611,13 +611,14 @@ def _contract(step: _Step, t: torch.Tensor, w: Optional[torch.Tensor], shared: b
         if w is None:
             return t.sum(2)
         if t.shape[2] == 1:  # one channel on the right (the convolution product): a broadcast multiply
-            return t[:, :, 0] * w[..., 0, None]
+            # squeeze, not [:, :, 0]: an integer index's backward zero-fills the whole gradient
+            return t.squeeze(2) * w.squeeze(-1).unsqueeze(-1)
         return torch.einsum(f"buvk,{z}uv->buk", t, w)
     if mode == "uvv":
         if w is None:
             return t.sum(1)
         if t.shape[1] == 1:
-            return t[:, 0] * w[..., 0, :, None]
+            return t.squeeze(1) * w.squeeze(-2).unsqueeze(-1)
         return torch.einsum(f"buvk,{z}uv->bvk", t, w)
     if mode == "uuw":
         return torch.einsum(f"buk,{z}uw->bwk", t, w) if w is not None else t.sum(1, keepdim=True)

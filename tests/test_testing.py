@@ -426,13 +426,22 @@ _TORCH = """
 """
 
 
-def _run_pytest(tmp_path, **runs):
+# Hypothesis loads its derandomized "ci" profile by itself when one of these is set (hypothesis's
+# _settings._CI_VARS); the runs below start without them, so that they behave the same here and in CI.
+_CI_VARIABLES = ("CI", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD", "bamboo.buildKey", "BUILDKITE",
+                 "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID", "GITHUB_ACTIONS", "GITLAB_CI",
+                 "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION")  # fmt: skip
+
+
+def _run_pytest(tmp_path, extra_env=None, **runs):
     """Run pytest on tmp_path/test_*.py once per ``name=[args]``, in fresh processes started together.
 
-    Returns {name: (draws, output)}; the runs are independent, so they overlap (each spends ~2 s
-    importing hypothesis and torch).
+    The processes get this environment without pytest's options, plugin switches and CI variables,
+    plus ``extra_env``. Returns {name: (draws, output)}; the runs are independent, so they overlap
+    (each spends ~2 s importing hypothesis and torch).
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    dropped = ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", *_CI_VARIABLES)
+    env = {k: v for k, v in os.environ.items() if k not in dropped} | (extra_env or {})
     started = {}
     for name, args in runs.items():
         draws = tmp_path / f"{name}.jsonl"
@@ -486,3 +495,20 @@ def test_seed_precedence_and_a_printed_random_seed_repeats_the_run(tmp_path):
     assert seed, out
     repeated, _ = _run_pytest(tmp_path, repeated=["--e3gen-seed", seed.group(1)])["repeated"]
     assert repeated == random_run
+
+
+def test_a_derandomized_profile_wins_over_the_seed_and_the_header_says_so(tmp_path):
+    # CI=true makes hypothesis load its own "ci" profile (derandomize=True), as on a CI service.
+    (tmp_path / "test_draws.py").write_text(textwrap.dedent(_DRAWS))
+    ci = dict(CI="true")
+    runs = _run_pytest(tmp_path, extra_env=ci, first=["--e3gen-seed", "123"], other=["--e3gen-seed", "124"])
+    (first, out), (other, _) = runs["first"], runs["other"]
+    assert len(first) == 5 and first == other  # derandomized: the same draws whatever the seed
+    assert "e3gen: hypothesis profile 'ci' sets derandomize=True, which wins over any seed" in out
+
+    # The header's way out: another profile, and the seed chooses the draws again.
+    seeded = _run_pytest(tmp_path, extra_env=ci, **{str(n): ["--e3gen-seed", str(n), "--hypothesis-profile", "default"]
+                                                   for n in (123, 124)})  # fmt: skip
+    (draws_123, out_123), (draws_124, _) = seeded["123"], seeded["124"]
+    assert len(draws_123) == 5 and draws_123 != draws_124
+    assert "sets derandomize=True" not in out_123

@@ -23,6 +23,13 @@ Since hypothesis always gets a seed, it neither replays nor saves examples in it
 is what hypothesis does with any forced seed): the printed seed is what repeats a failure. With
 pytest-xdist, pass --e3gen-seed so that every worker uses the same seed.
 
+A derandomized hypothesis profile wins over any seed, as it does over ``--hypothesis-seed``:
+hypothesis then draws the same examples for a test whatever the seed (its built-in ``ci`` profile
+does this, and hypothesis loads that profile by itself when a CI variable such as ``CI`` is set).
+The plugin leaves that choice alone and says so in the report header; the run is still repeated
+by the printed options, and ``--hypothesis-profile default`` (or a profile of your own without
+``derandomize``) makes the seed choose hypothesis's draws again.
+
 Inside a ``@given`` test torch's global RNG is not reset between examples (hypothesis manages
 only Python's and numpy's); draw tensors with the `e3gen.testing` strategies, not torch.randn.
 """
@@ -72,7 +79,15 @@ def pytest_report_header(config):
     line = f"e3gen: seed {seed} ({source}): torch.manual_seed({seed}) before each test"
     if hypothesis_seed is not None:
         line += f", hypothesis seed {hypothesis_seed}"
-    return [line + f"; repeat with {_reproduce_options(config)}"]
+    lines = [line + f"; repeat with {_reproduce_options(config)}"]
+    profile = _derandomized_profile() if hasattr(config.option, "hypothesis_seed") else None
+    if profile is not None:
+        lines.append(
+            f"e3gen: hypothesis profile {profile!r} sets derandomize=True, which wins over any seed: "
+            "hypothesis draws the same examples for each test whatever the seed "
+            "(--hypothesis-profile default, or a profile without derandomize, for seeded draws)"
+        )
+    return lines
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -102,6 +117,19 @@ def _reproduce_options(config) -> str:
     if hypothesis_seed is not None and str(hypothesis_seed) != str(seed):
         options += f" --hypothesis-seed {hypothesis_seed}"
     return options
+
+
+def _derandomized_profile() -> str | None:
+    """The name of hypothesis's current profile if it derandomizes (so seeds do not reach it), else None.
+
+    Read when the header is written, after the root conftest has loaded its profile. Imports
+    hypothesis (only called where its pytest plugin is active, so it is installed).
+    """
+    from hypothesis import settings
+
+    if not settings.default.derandomize:
+        return None
+    return settings.get_current_profile_name()
 
 
 def _as_int_seed(value) -> int:

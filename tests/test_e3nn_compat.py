@@ -27,6 +27,35 @@ def test_spherical_harmonics_match_e3nn(normalization, normalize, strategy):
         torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("strategy", ["dense", "unrolled"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_spherical_harmonics_first_and_second_derivatives_match_e3nn(normalize, strategy):
+    """The dense strategy's backward is a closed form (normalisation included); its gradient and the
+    gradient of that gradient must be e3nn's, also for the zero vector and vectors below the 1e-12
+    clamp of the normalisation, where the projection switches off (and stay finite where e3nn's
+    second derivative is NaN)."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 3, generator=generator, dtype=torch.float64) * 3
+    x[0], x[1], x[2] = 0.0, 1e-13 * x[3], 1e-11 * x[4]
+    ls = [LMAX, 0, 1, 1, 2]
+    weights = torch.randn(40, sum(2 * l + 1 for l in ls), generator=generator, dtype=torch.float64)
+    sh = o3.SphericalHarmonics(ls, normalize, "integral", strategy=strategy)
+    derivatives = []
+    for f in (sh, lambda v: e3nn_o3.spherical_harmonics(ls, v, normalize, "integral")):
+        v = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad((f(v) * weights).sum(), v, create_graph=True)
+        (second,) = torch.autograd.grad((grad * x.flip(0)).sum(), v)
+        derivatives.append((grad.detach(), second))
+    (grad, second), (e3nn_grad, e3nn_second) = derivatives
+    scale = e3nn_grad.abs().max()  # ~1e13 from the vectors below the clamp
+    torch.testing.assert_close(grad, e3nn_grad, rtol=1e-10, atol=1e-12 * scale)
+    # e3nn's second derivative is NaN at the zero vector (through torch's norm); ours stays finite.
+    finite = e3nn_second.isfinite().all(1)
+    assert second.isfinite().all() and finite.sum() == len(x) - (1 if normalize else 0)
+    second, e3nn_second = second[finite], e3nn_second[finite]
+    torch.testing.assert_close(second, e3nn_second, rtol=1e-10, atol=1e-12 * e3nn_second.abs().max())
+
+
 @pytest.mark.parametrize("l1,l2,l3", coupling_triples(LMAX))
 def test_wigner_3j_matches_e3nn(l1, l2, l3):
     torch.testing.assert_close(o3.wigner_3j(l1, l2, l3), e3nn_o3.wigner_3j(l1, l2, l3), rtol=0, atol=1e-12)

@@ -51,7 +51,7 @@ def test_coupling_gradcheck_and_gradgradcheck():
 
 @pytest.mark.parametrize("strategy", ["dense", "unrolled"])
 @pytest.mark.parametrize("normalization", ["component", "norm", "integral"])
-@pytest.mark.parametrize("ls, normalize", [([0, 1, 2, 3], True), ([3, 1], False), ([2], True)])
+@pytest.mark.parametrize("ls, normalize", [([0, 1, 2, 3], True), ([3, 1], False), ([2], True), ([2, 1, 1, 0], True)])
 def test_spherical_harmonics_gradcheck_and_gradgradcheck(strategy, normalization, ls, normalize):
     """The dense strategy's backward is the closed form dY^l_i/dr_m = l sum_k c_imk Y^(l-1)_k (not
     autograd's chain through the recursion); both derivatives must be the true ones."""

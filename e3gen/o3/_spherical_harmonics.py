@@ -144,10 +144,14 @@ def _component_major(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(x.unbind(1))
 
 
+def _squared_norm(r0: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
+    """|r|^2 [B] from the three component rows."""
+    return r0 * r0 + r1 * r1 + r2 * r2
+
+
 def _normalized(r: torch.Tensor) -> torch.Tensor:
     """r / max(|r|, 1e-12) for r [3, B] (differentiable ops; the clamp sits under the square root)."""
-    r0, r1, r2 = r.unbind(0)
-    return r / (r0 * r0 + r1 * r1 + r2 * r2).clamp_min(_EPS_SQUARED).sqrt()
+    return r / _squared_norm(*r.unbind(0)).clamp_min(_EPS_SQUARED).sqrt()
 
 
 def _recursion(r: torch.Tensor, y0: float, y1_factor: float, steps) -> List[torch.Tensor]:
@@ -178,10 +182,9 @@ class _DenseHarmonics(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, normalize, ls, y0, y1_factor, *steps):
-        r = _component_major(x)  # a new tensor: normalised in place below (autograd is off in here)
+        r = _component_major(x)  # a new tensor: normalised in place (autograd is off in here)
         if normalize:
-            r0, r1, r2 = r.unbind(0)
-            r.div_((r0 * r0).addcmul_(r1, r1).addcmul_(r2, r2).clamp_min_(_EPS_SQUARED).sqrt_())
+            r.div_(_squared_norm(*r.unbind(0)).clamp_min_(_EPS_SQUARED).sqrt_())
         per_l = _recursion(r, y0, y1_factor, steps)
         ctx.normalize, ctx.ls, ctx.y0, ctx.y1_factor, ctx.lmax = normalize, ls, y0, y1_factor, len(steps)
         ctx.save_for_backward(x, r, *steps, *per_l[:-1])
@@ -218,8 +221,7 @@ class _DenseHarmonics(torch.autograd.Function):
                 term = mul(z, previous[l - 1][None]).sum(1)
             grad_r = term if grad_r is None else add(grad_r, term)
         if ctx.normalize:
-            r0, r1, r2 = x.unbind(1)
-            squared = r0 * r0 + r1 * r1 + r2 * r2
+            squared = _squared_norm(*x.unbind(1))
             radial = (r * grad_r).sum(0) * (squared > _EPS_SQUARED)  # no projection below the clamp
             grad_r = (grad_r - r * radial) / squared.clamp_min(_EPS_SQUARED).sqrt()
         grad_x = torch.stack(grad_r.unbind(0), dim=1)  # [3, B] -> [B, 3]

@@ -77,13 +77,15 @@ def test_torch_compile_fullgraph_compiles_the_kernels():
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("strategy", ["auto", "dense"])
 @pytest.mark.parametrize("normalization", ["component", "norm", "integral"])
-def test_torch_compile_fullgraph_compiles_the_spherical_harmonics_module(normalization):
+def test_torch_compile_fullgraph_compiles_the_spherical_harmonics_module(normalization, strategy):
     from e3gen import o3
 
-    sh = o3.SphericalHarmonics([0, 1, 2, 3], normalize=True, normalization=normalization)
+    sh = o3.SphericalHarmonics([0, 1, 2, 3], normalize=True, normalization=normalization, strategy=strategy)
     x = torch.randn(7, 3, requires_grad=True)
-    compiled = torch.compile(sh, fullgraph=True, backend="aot_eager")  # traces the unrolled kernels
+    # "auto" traces the unrolled kernels; "dense" the autograd Function with its closed-form backward
+    compiled = torch.compile(sh, fullgraph=True, backend="aot_eager")
     out = compiled(x)
     torch.testing.assert_close(out, sh(x), rtol=1e-5, atol=1e-6)
     (grad,) = torch.autograd.grad(out.sum(), x)

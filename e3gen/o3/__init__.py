@@ -7,6 +7,7 @@ spherical harmonics, wigner_3j with Frobenius norm 1 and e3nn >= 0.5.0 signs.
 
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._linear import Linear
+from e3gen.o3._reduce import ReducedTensorProducts
 from e3gen.o3._rotation import *  # noqa: F401,F403 - the rotation helpers, listed in its __all__
 from e3gen.o3._rotation import __all__ as _rotation_names
 from e3gen.o3._spherical_harmonics import SphericalHarmonics, spherical_harmonics
@@ -26,6 +27,7 @@ __all__ = [
     "Irreps",
     "Instruction",
     "Linear",
+    "ReducedTensorProducts",
     "TensorProduct",
     "FullyConnectedTensorProduct",
     "FullTensorProduct",

@@ -5,6 +5,8 @@
 * `FullyConnectedNet`: e3nn's normalised MLP (radial networks).
 * `BatchNorm`: batch / instance normalisation of irreps features.
 * `radius_graph`, `edge_vectors`: neighbour lists with periodic boundary conditions.
+* `S2Activation`, `SO3Activation`: pointwise nonlinearities on signals over the sphere / SO(3).
+* `Extract`, `ExtractIr`, `Dropout`, `Identity`: e3nn's small utilities.
 
 State dicts are interchangeable with e3nn's modules of the same name (load_state_dict, strict);
 `Convolution` follows NequIP's InteractionBlock and has no e3nn twin.
@@ -13,18 +15,28 @@ State dicts are interchangeable with e3nn's modules of the same name (load_state
 from e3gen.nn._activation import Activation
 from e3gen.nn._batchnorm import BatchNorm
 from e3gen.nn._convolution import Convolution
+from e3gen.nn._dropout import Dropout
+from e3gen.nn._extract import Extract, ExtractIr
 from e3gen.nn._fc import FullyConnectedNet
 from e3gen.nn._gate import Gate
 from e3gen.nn._graph import edge_vectors, radius_graph
+from e3gen.nn._identity import Identity
 from e3gen.nn._normact import NormActivation
+from e3gen.nn._s2act import S2Activation, SO3Activation
 
 __all__ = [
     "Activation",
     "BatchNorm",
     "Convolution",
+    "Dropout",
+    "Extract",
+    "ExtractIr",
     "FullyConnectedNet",
     "Gate",
+    "Identity",
     "NormActivation",
+    "S2Activation",
+    "SO3Activation",
     "edge_vectors",
     "radius_graph",
 ]

@@ -169,3 +169,42 @@ def test_gate_points_networks_are_e3_equivariant(module):
 
     inputs = (POSITIONS, random_tensor(12, 5, seed=11), random_tensor(12, 3, seed=12))
     assert_equivariant(per_node, ["cartesian_points", "2x0e+1o", "3x0e"], "1x0e+1x1o", inputs=inputs, seed=0)
+
+
+def test_v2106_networks_match_e3nn_and_load_its_state_dict():
+    from e3nn.nn.models.v2106 import gate_points_networks as theirs_module
+
+    from e3gen.nn.models.v2106 import gate_points_networks
+
+    kwargs = dict(max_radius=2.0, num_neighbors=3.0, num_nodes=5.0, mul=4, layers=2, lmax=2)
+    theirs = randomize_parameters(theirs_module.SimpleNetwork("3x0e + 2x1o", "4x0e + 1x1o", **kwargs), seed=13)
+    ours = gate_points_networks.SimpleNetwork("3x0e + 2x1o", "4x0e + 1x1o", **kwargs)
+    ours.load_state_dict(theirs.state_dict())
+    data = {"pos": POSITIONS[:5], "x": random_tensor(5, 9, seed=14)}
+    out = ours(data)
+    torch.testing.assert_close(out, theirs(data), rtol=1e-12, atol=1e-10 * out.abs().max().item())
+
+    args = ("3x0e + 2x1o", "4x0e + 1x1o", "1e", "3x0o + 1e")
+    theirs = randomize_parameters(theirs_module.NetworkForAGraphWithAttributes(*args, **kwargs), seed=15)
+    ours = gate_points_networks.NetworkForAGraphWithAttributes(*args, **kwargs)
+    ours.load_state_dict(theirs.state_dict())
+    data = {
+        "pos": POSITIONS[:3],
+        "edge_index": torch.tensor([[0, 1, 2], [1, 2, 0]]),
+        "node_input": random_tensor(3, 9, seed=16),
+        "node_attr": random_tensor(3, 7, seed=17),
+        "edge_attr": random_tensor(3, 3, seed=18),
+    }
+    torch.testing.assert_close(ours(data), theirs(data), **TOL)
+
+
+def test_v2106_message_passing_is_equivariant():
+    from e3gen.nn.models.v2106.gate_points_message_passing import MessagePassing, radius_graph
+
+    mp = MessagePassing(["0e", "0e + 1e", "0e + 1e", "1e"], "0e + 1e", "0e + 1e", fc_neurons=[2, 8], num_neighbors=3.0)
+    randomize_parameters(mp, seed=19)
+    pos = POSITIONS[:5]
+    edge_src, edge_dst = radius_graph(pos, 3.0)
+    edge_attr = o3.spherical_harmonics([0, 1], pos[edge_src] - pos[edge_dst], normalize=True, normalization="component")
+    inputs = (random_tensor(5, 1, seed=20), random_tensor(5, 4, seed=21), edge_src, edge_dst, edge_attr, random_tensor(len(edge_src), 2, seed=22))
+    assert_equivariant(mp, ["0e", "0e + 1e", None, None, "0e + 1e", None], "1e", inputs=inputs, seed=0)

@@ -214,3 +214,13 @@ def test_local_maxima_follow_scipy_rules():
 
     assert _local_maxima_1d(torch.tensor([0.0, 1, 0, 2, 2, 2, 0, 3])) == [1, 4]  # plateau: middle; edges never
     assert _local_maxima_1d(torch.tensor([0.0, 1, 1, 0, 2, 2])) == [1]  # even plateau rounds down; open plateau at the end is no peak
+
+
+def test_io_tensors_survive_deepcopy_and_pickle():
+    """Models holding them get deep-copied (EMA, SWA): e3gen rebuilds them from their arguments."""
+    import copy
+    import pickle
+
+    for value in (io.CartesianTensor("ij=ji"), io.SphericalTensor(2, -1, 1)):
+        for clone in (copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+            assert type(clone) is type(value) and clone == value and vars(clone) == vars(value)

@@ -37,6 +37,10 @@ class CartesianTensor(Irreps):
         ret.indices = indices
         return ret
 
+    def __getnewargs__(self):
+        # copy.deepcopy and pickle rebuild through __new__ (e3nn's CartesianTensor cannot be copied)
+        return (self.formula,)
+
     def _check_cartesian(self, data: torch.Tensor) -> None:
         n = len(self.indices)
         if data.dim() < n or tuple(data.shape[data.dim() - n :]) != (3,) * n:

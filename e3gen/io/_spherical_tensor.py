@@ -54,7 +54,13 @@ class SphericalTensor(Irreps):
     def __new__(cls, lmax: int, p_val: int, p_arg: int):
         if p_val not in (1, -1) or p_arg not in (1, -1):
             raise ValueError(f"SphericalTensor: p_val and p_arg must be +1 or -1, got p_val={p_val!r}, p_arg={p_arg!r}")
-        return super().__new__(cls, [(1, (l, p_val * p_arg**l)) for l in range(lmax + 1)])
+        ret = super().__new__(cls, [(1, (l, p_val * p_arg**l)) for l in range(lmax + 1)])
+        ret._args = (lmax, p_val, p_arg)
+        return ret
+
+    def __getnewargs__(self):
+        # copy.deepcopy and pickle rebuild through __new__ (e3nn's SphericalTensor cannot be copied)
+        return self._args
 
     def with_peaks_at(self, vectors: torch.Tensor, values: torch.Tensor = None) -> torch.Tensor:
         """Coefficients [dim] of the signal with value |r_i| (or ``values[i]``) at each direction r_i [N, 3],

@@ -1,5 +1,7 @@
 """Equivariant dropout (e3nn 0.6.0's `nn.Dropout`)."""
 
+from typing import List, Tuple
+
 import torch
 
 from e3gen.o3 import Irreps
@@ -18,6 +20,9 @@ class Dropout(torch.nn.Module):
         super().__init__()
         self.irreps = Irreps(irreps)
         self.p = p
+        self._blocks: List[Tuple[int, int]] = [(mul, ir.dim) for mul, ir in self.irreps]
+        self._dim = self.irreps.dim
+        self._name = repr(self)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__} ({self.irreps}, p={self.p})"
@@ -25,11 +30,11 @@ class Dropout(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        if x.dim() < 2 or x.shape[-1] != self.irreps.dim:
-            raise ValueError(f"{self!r}: expected x [batch, ..., {self.irreps.dim}], got {list(x.shape)}")
+        if x.dim() < 2 or x.shape[-1] != self._dim:
+            raise ValueError(f"{self._name}: expected x [batch, ..., {self._dim}], got {list(x.shape)}")
         batch = x.shape[0]
         noises = []
-        for mul, ir in self.irreps:
+        for mul, dim in self._blocks:
             noise = x.new_empty(batch, mul)
             if self.p >= 1:
                 noise.fill_(0)
@@ -37,7 +42,7 @@ class Dropout(torch.nn.Module):
                 noise.fill_(1)
             else:
                 noise.bernoulli_(1 - self.p).div_(1 - self.p)
-            noises.append(noise[:, :, None].expand(-1, -1, ir.dim).reshape(batch, mul * ir.dim))
+            noises.append(noise[:, :, None].expand(-1, -1, dim).reshape(batch, mul * dim))
         noise = torch.cat(noises, dim=-1) if noises else x.new_ones(batch, 0)
         while noise.dim() < x.dim():
             noise = noise[:, None]

@@ -1,6 +1,6 @@
 """Norms of the irreps in a direct sum (e3nn 0.6.0's `o3.Norm`)."""
 
-from __future__ import annotations
+from typing import List, Tuple
 
 import torch
 
@@ -36,15 +36,17 @@ class Norm(torch.nn.Module):
         self.irreps_in = irreps_in
         self.irreps_out = irreps_out.simplify()
         self.squared = squared
-        self._blocks = [(mul, ir.dim) for mul, ir in irreps_in]
+        self._blocks: List[Tuple[int, int]] = [(mul, ir.dim) for mul, ir in irreps_in]
+        self._dim = irreps_in.dim
+        self._name = repr(self)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.irreps_in})"
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features [..., irreps_in.dim] -> norms [..., irreps_out.dim]."""
-        if features.dim() == 0 or features.shape[-1] != self.irreps_in.dim:
-            raise ValueError(f"{self!r}: expected features [..., {self.irreps_in.dim}], got {list(features.shape)}")
+        if features.dim() == 0 or features.shape[-1] != self._dim:
+            raise ValueError(f"{self._name}: expected features [..., {self._dim}], got {list(features.shape)}")
         batch = features.shape[:-1]
         out = []
         start = 0

@@ -170,6 +170,7 @@ class ToS2Grid(torch.nn.Module):
         self.register_buffer("betas", betas)
         self.register_buffer("sha", sha)
         self.register_buffer("shb", shb)
+        self._name = repr(self)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(lmax={self.lmax} res={self.res_beta}x{self.res_alpha} (beta x alpha))"
@@ -181,7 +182,7 @@ class ToS2Grid(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.shape[-1] != self.shb.shape[-1]:
-            raise ValueError(f"{self!r}: expected coefficients [..., {self.shb.shape[-1]}], got {list(x.shape)}")
+            raise ValueError(f"{self._name}: expected coefficients [..., {self.shb.shape[-1]}], got {list(x.shape)}")
         size = x.shape[:-1]
         x = x.reshape(-1, x.shape[-1])
         x = torch.einsum("mbi,zi->zbm", self.shb, x)  # [batch, beta, m]
@@ -223,6 +224,7 @@ class FromS2Grid(torch.nn.Module):
         self.register_buffer("betas", betas)
         self.register_buffer("sha", sha)
         self.register_buffer("shb", shb)
+        self._name = repr(self)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(lmax={self.lmax} res={self.res_beta}x{self.res_alpha} (beta x alpha))"
@@ -234,7 +236,7 @@ class FromS2Grid(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2:
-            raise ValueError(f"{self!r}: expected a signal [..., res_beta, res_alpha], got {list(x.shape)}")
+            raise ValueError(f"{self._name}: expected a signal [..., res_beta, res_alpha], got {list(x.shape)}")
         size = x.shape[:-2]
         res_beta, res_alpha = x.shape[-2:]
         x = x.reshape(-1, res_beta, res_alpha)

@@ -70,6 +70,9 @@ def test_dropout_matches_e3nn_for_the_same_seed(p):
         noise = ours(torch.ones(5, 2, 22))[..., :6].reshape(5, 2, 2, 3)
         torch.testing.assert_close(noise, noise[..., :1].expand_as(noise), rtol=0, atol=0)
         assert set(noise.unique().tolist()) == {0.0, 1 / (1 - p)}
+    # e3nn marks Dropout for TorchScript; the scripted module draws the same mask
+    torch.manual_seed(1)
+    torch.testing.assert_close(torch.jit.script(ours)(x), a, rtol=0, atol=0)
     ours.eval()
     assert ours(x) is x
 

@@ -8,7 +8,7 @@
 """
 
 from e3gen.math._linalg import complete_basis, direct_sum, orthonormalize
-from e3gen.math import perm  # noqa: E402 - needs _linalg first (standard_representation)
+from e3gen.math import perm
 from e3gen.math._normalize_activation import moment, normalize2mom
 from e3gen.math._radial import BesselBasis, PolynomialCutoff, bessel
 from e3gen.math._reduce import germinate_formulas, reduce_permutation

@@ -35,7 +35,7 @@ from e3gen.o3._tensor_product import (
     channelwise_tensor_product,
 )
 from e3gen.o3._wigner import so3_generators, wigner_3j, wigner_D
-from e3gen.o3 import experimental  # noqa: E402 - after the layers it builds on
+from e3gen.o3 import experimental
 from e3gen.o3.experimental import FullTensorProductv2
 
 __all__ = [

@@ -74,7 +74,7 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=DPI)
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -265,7 +265,7 @@ def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
     if not data.modules:
         raise ValueError("the report has no module rows to plot")
     rows, cols = data.err64.shape
-    figure = _figure(2 * max(3.0, 0.75 * cols + 1.5), max(2.5, 0.32 * rows + 1.5))
+    figure = _figure(2 * max(3.0, 0.4 * cols + 1.2) + 3.0, max(2.5, 0.3 * rows + 1.2))
     floor = 1e-17
     finite = [v for v in np.concatenate([data.err64.ravel(), data.err32.ravel()]) if np.isfinite(v)]
     top = max([1.0, *finite])

@@ -57,7 +57,9 @@ def test_page_links_and_images_exist(page):
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if "://" in target:
             continue
-        path = (page.parent / target).resolve()
+        # README_ENTRY_PROPOSAL.md is text for the top-level README: its links are relative to the repository
+        base = REPO if page.name.startswith("README_") else page.parent
+        path = (base / target).resolve()
         assert path.exists(), f"{page.name} links to {target}, which does not exist"
         if path.suffix == ".png":
             data = path.read_bytes()

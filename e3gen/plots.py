@@ -279,7 +279,7 @@ def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
                 value = grid[r, c]
                 ax.text(c, r, irrep, ha="center", va="center", fontsize=6,
                         color="white" if not np.isfinite(value) or value < 1e-6 else "black")
-                if np.isfinite(value) and value > bound or np.isnan(value):
+                if not value <= bound:  # over the bound, inf or NaN: flagged
                     ax.plot(c + 0.38, r - 0.3, "o", color="red", ms=3)
         if growth is not None:
             r, c = growth

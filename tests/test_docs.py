@@ -53,7 +53,7 @@ def test_page_fences_are_python_or_text(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_page_links_and_images_exist(page):
-    text = page.read_text()
+    text = re.sub(r"`[^`\n]*`", "", FENCE.sub("", page.read_text()))  # links live in the prose, not in code
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if "://" in target:
             continue

@@ -16,6 +16,7 @@ does not change the backend or open windows in the caller's session. A missing m
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -105,10 +106,6 @@ class BenchBar:
     ratio: float
     bound: Optional[float]
 
-    @property
-    def label(self) -> str:
-        return f"{self.case}\n{self.size:,} {self.pass_}"
-
 
 def bench_figure_data(rows: Sequence, bound_seconds: Optional[Mapping[Tuple[str, int, str], float]] = None) -> List[BenchBar]:
     """Bars from `e3gen.bench.Row`s: ``ratio`` = e3gen / e3nn; ``bound`` = bound_seconds[(case, size, pass)] / e3nn.
@@ -197,11 +194,11 @@ def write_bench_figure(path, bars: Sequence[BenchBar], title: str = "") -> Path:
     ax.axhline(1.0, color="grey", ls="--", lw=1, label="1x (as fast as e3nn)")
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{c}\n{s:,} {p}" for c, s, p in groups], fontsize=7)
+    ax.set_xticklabels([f"{textwrap.fill(c, 11)}\n{s:,}\n{p}" for c, s, p in groups], fontsize=7)
     ax.set_ylabel("e3gen time / e3nn time  (below 1: e3gen faster)")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))  # one legend entry per backend, not per bar
-    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper right")
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title or "e3gen bench: time relative to e3nn 0.6.0", fontsize=10)
     ax.grid(axis="y", which="both", alpha=0.3)
     return _save(figure, path)

@@ -410,8 +410,9 @@ def _pretty(formula: str, width: int = 26) -> str:
     for term in re.split(r"(?= [+-] )", formula):
         if line and len(line) + len(term) > width:
             lines.append(line)
-            term = term.lstrip()
-        line += term
+            line = term.lstrip()
+        else:
+            line += term
     return "\n".join(lines + [line])
 
 

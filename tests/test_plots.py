@@ -91,6 +91,13 @@ def test_harmonics_figure_panels_are_e3nn_ordered_component_normalised_and_match
     assert data.panels[7].formula == "sqrt(15)*y*z" and (data.panels[7].l, data.panels[7].m) == (2, 1)
 
 
+def test_panel_titles_wrap_a_formula_without_losing_or_repeating_terms():
+    formula = "-sqrt(42)*x**3/4 + sqrt(42)*x*y**2 - sqrt(42)*x*z**2/4"
+    wrapped = plots._pretty(formula, width=20)
+    assert wrapped.splitlines() == ["-√42·x³/4 + √42·x·y²", "- √42·x·z²/4"]
+    assert wrapped.replace("\n", " ").replace(" ", "") == "-√42·x³/4+√42·x·y²-√42·x·z²/4"
+
+
 # --- debug --plot ------------------------------------------------------------------------------------------
 
 

@@ -179,7 +179,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--backends", default="eager,compiled", help="eager, compiled or both (default)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--small", action="store_true", help="run only the smaller size of each case")
+    p.add_argument("--plot", metavar="FILE", help="also draw e3gen/e3nn per case and pass to FILE (needs matplotlib)")
+    p.add_argument("--bandwidth", type=float, metavar="GB/S",
+                   help="memory bandwidth for the plot's bound (default: measured with a large copy)")
     args = p.parse_args(argv)
+    if args.plot is not None:
+        from e3gen.plots import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()  # before the benchmark, not after it
+        except PlotUnavailable as error:
+            print(f"e3gen bench --plot: error: {error}", file=sys.stderr)
+            return 2
     try:
         import e3nn
         from e3nn import o3 as e3nn_o3
@@ -213,7 +224,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                     print(line, flush=True)
     print()
     print(format_rows(rows))
+    if args.plot is not None:
+        _plot(args.plot, rows, selected, args.bandwidth)
     return 0
+
+
+def _plot(path: str, rows: List[Row], selected: Dict[str, List[Workload]], bandwidth_gbs: Optional[float]) -> None:
+    """The figure of `e3gen.plots.write_bench_figure`, with the bandwidth bound of every measured row."""
+    from e3gen.plots import bench_figure_data, measure_bandwidth, traffic_bytes, write_bench_figure
+
+    bandwidth = 1e9 * bandwidth_gbs if bandwidth_gbs else measure_bandwidth()
+    by_name = {(w.name, w.size): w for cases in selected.values() for w in cases}
+    bounds = {(r.case, r.size, r.pass_): traffic_bytes(by_name[r.case, r.size], r.pass_) / bandwidth for r in rows}
+    title = f"e3gen bench: time / e3nn 0.6.0's; bound at {bandwidth / 1e9:.0f} GB/s" + (
+        "" if bandwidth_gbs else " (measured copy)")
+    print(f"wrote {write_bench_figure(path, bench_figure_data(rows, bounds), title=title)}")
 
 
 if __name__ == "__main__":

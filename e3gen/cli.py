@@ -46,7 +46,7 @@ def _cmd_info(args) -> int:
 def _cmd_demo(args) -> int:
     from e3gen.examples import tetris
 
-    return tetris.demo(seed=args.seed)
+    return tetris.demo(seed=args.seed, plot=args.plot)
 
 
 def _lmax(text: str) -> int:
@@ -72,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="verify the shipped build, then train and check the tetris example (seconds, CPU)")
     d.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    d.add_argument("--plot", metavar="FILE", help="also draw loss and accuracy per step to FILE (needs matplotlib)")
     d.set_defaults(run=_cmd_demo)
 
     # `e3gen bench ...` is dispatched to e3gen.bench.main before parsing (it owns its options);
@@ -82,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
 
     configure_debug(sub.add_parser("debug", help="per-layer, per-irrep equivariance and float32 precision report "
                                                  "of the demo model (or --model module:function)"))
+
+    from e3gen.plots import configure_show  # argparse only; numpy loads, torch and matplotlib when it runs
+
+    configure_show(sub.add_parser("show", help="draw the spherical harmonics (sh) or a Clebsch-Gordan block (cg)"))
     return p
 
 

@@ -44,12 +44,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random rotation and translation (default 0)")
     parser.add_argument("--bound32", type=float, default=None, help="relative float32 error to flag (default 1e-4)")
     parser.add_argument("--bound64", type=float, default=None, help="relative float64 error to flag (default 1e-10)")
+    parser.add_argument("--plot", metavar="FILE", help="also draw the float64 and float32 errors as heatmaps to FILE "
+                                                      "(needs matplotlib)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from e3gen.debug import Bounds, equivariance_report
 
+    if args.plot is not None:
+        from e3gen.plots import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as error:
+            print(f"e3gen debug --plot: error: {error}", file=sys.stderr)
+            return 2
     try:
         model, inputs, specs, source = _load(args.model)
     except (DemoUnavailable, _LoadError) as error:
@@ -63,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     report = equivariance_report(model, inputs, specs, seed=args.seed, bounds=bounds)
     print(f"model: {source}")
     print(report)
+    if args.plot is not None:
+        from e3gen.plots import debug_figure_data, write_debug_figure
+
+        print(f"wrote {write_debug_figure(args.plot, debug_figure_data(report), title=f'e3gen debug: {source}')}")
     return 1 if report.summary.flagged else 0
 
 

@@ -40,7 +40,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import torch
 
@@ -214,10 +214,13 @@ def train(
     lr: float = DEMO_LR,
     to_logits=tetris_logits,
     progress: Optional[TextIO] = None,
+    on_step: Optional[Callable[[torch.nn.Module], None]] = None,
 ) -> List[TrainingStep]:
     """Full-batch Adam on cross-entropy(to_logits(model(*inputs)), labels); the history of every step.
 
     ``progress``: a stream (e.g. sys.stderr) for a one-line progress bar, redrawn in place.
+    ``on_step(model)``: called once per step with the weights that step's loss and accuracy were
+    computed with (before the update), e.g. to measure accuracy on other data along the way.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
@@ -225,6 +228,8 @@ def train(
         for step in range(1, steps + 1):
             logits = to_logits(model(*inputs))
             loss = torch.nn.functional.cross_entropy(logits, labels)
+            if on_step is not None:
+                on_step(model)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -321,13 +326,13 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def train_demo(seed: int = 0, progress: Optional[TextIO] = None):
+def train_demo(seed: int = 0, progress: Optional[TextIO] = None, on_step=None):
     """The demo's model trained on the eight shapes (`DEMO_STEPS` steps of Adam at `DEMO_LR`, weights
-    seeded by ``seed``): (model in eval mode, inputs, labels, history)."""
+    seeded by ``seed``): (model in eval mode, inputs, labels, history). ``on_step``: as `train`."""
     torch.manual_seed(seed)
     model = TetrisNetwork()
     inputs, labels = tetris_data()
-    history = train(model, inputs, labels, progress=progress)
+    history = train(model, inputs, labels, progress=progress, on_step=on_step)
     return model.eval(), inputs, labels, history
 
 
@@ -389,14 +394,27 @@ def build_report() -> List[str]:
     ]
 
 
-def demo(seed: int = 0, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
+def demo(seed: int = 0, out: Optional[TextIO] = None, err: Optional[TextIO] = None, plot=None) -> int:
     """Print the build report, train with a progress bar (on ``err``), and report accuracies,
-    equivariance and time (on ``out``); 0 if every accuracy is 100%, else 1."""
+    equivariance and time (on ``out``); 0 if every accuracy is 100%, else 1.
+
+    ``plot``: a file to draw the loss and the accuracies per step to (`e3gen.plots.write_demo_figure`;
+    needs matplotlib, checked before training). The accuracy on the rotated copies is then measured
+    at every step too, which makes training slower.
+    """
+    if plot is not None:
+        from e3gen.plots import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as error:
+            print(f"e3gen demo --plot: error: {error}", file=err or sys.stderr)
+            return 2
     with single_thread():
-        return _demo(seed, out or sys.stdout, err or sys.stderr)
+        return _demo(seed, out or sys.stdout, err or sys.stderr, plot)
 
 
-def _demo(seed: int, out: TextIO, err: TextIO) -> int:
+def _demo(seed: int, out: TextIO, err: TextIO, plot=None) -> int:
     start = time.perf_counter()
     print("== e3gen build (shipped, lmax=3) ==", file=out)
     for line in build_report():
@@ -405,7 +423,11 @@ def _demo(seed: int, out: TextIO, err: TextIO) -> int:
     print(f"\n== training: 8 tetrominoes in one batch, {DEMO_STEPS} full-batch Adam steps (seed {seed}) ==", file=out)
     out.flush()
     train_start = time.perf_counter()
-    model, inputs, labels, history = train_demo(seed, progress=err)
+    rotated_inputs, rotated_labels = rotated_tetris_data(DEMO_ROTATED_COPIES, seed=seed + 1)
+    rotated_per_step: List[float] = []
+    on_step = None if plot is None else (
+        lambda model: rotated_per_step.append(accuracy(model, rotated_inputs, rotated_labels)))
+    model, inputs, labels, history = train_demo(seed, progress=err, on_step=on_step)
     train_seconds = time.perf_counter() - train_start
     n_params = sum(p.numel() for p in model.parameters())
     print(f"  model: TetrisNetwork, {n_params} parameters, outputs {model.irreps_out} -> 8 classes", file=out)
@@ -416,7 +438,6 @@ def _demo(seed: int, out: TextIO, err: TextIO) -> int:
 
     print("\n== accuracy ==", file=out)
     final = accuracy(model, inputs, labels)
-    rotated_inputs, rotated_labels = rotated_tetris_data(DEMO_ROTATED_COPIES, seed=seed + 1)
     rotated = accuracy(model, rotated_inputs, rotated_labels)
     print(f"  the 8 shapes as trained:                    {100 * final:5.1f}%", file=out)
     print(f"  {len(rotated_labels)} randomly rotated and translated copies: {100 * rotated:5.1f}%", file=out)
@@ -434,6 +455,11 @@ def _demo(seed: int, out: TextIO, err: TextIO) -> int:
         print(f"  {name + ':':8} max |f(g x) - g f(x)| = {error:.1e} on outputs up to {scale:.1e} (relative {error / scale:.1e})", file=out)
 
     print(f"\ntotal time {time.perf_counter() - start:.1f} s (the demo itself; Python and torch start-up come before)", file=out)
+    if plot is not None:
+        from e3gen.plots import demo_figure_data, write_demo_figure
+
+        data = demo_figure_data(history, rotated_per_step, len(rotated_labels))
+        print(f"wrote {write_demo_figure(plot, data, title=f'e3gen demo: tetris, seed {seed}')}", file=out)
     return 0 if final == 1.0 and rotated == 1.0 and heavy_accuracy == 1.0 else 1
 
 

@@ -430,14 +430,24 @@ def write_harmonics_figure(path, data: HarmonicsFigure) -> Path:
         ax = figure.add_subplot(data.lmax + 1, columns, position, projection="3d")
         limit = max(float(np.abs(panel.values).max()), 1e-12)
         colours = cm.RdBu_r(Normalize(-limit, limit)(panel.values))
-        # matplotlib's z axis is up: draw e3nn's y (the pole) upwards
-        ax.plot_surface(x, z, y, facecolors=colours, rstride=2, cstride=2, linewidth=0, antialiased=False, shade=False)
+        # matplotlib's z axis is up: draw e3nn's y (the pole) upwards, as (x, -z, y): a rotation, not a mirror image
+        ax.plot_surface(x, -z, y, facecolors=colours, rstride=2, cstride=2, linewidth=0, antialiased=False, shade=False)
         ax.set_box_aspect((1, 1, 1), zoom=1.5)
         ax.set_axis_off()
         ax.view_init(elev=20, azim=-60)
         ax.set_title(f"l={panel.l} [{panel.index}] m={panel.m:+d}\n{_pretty(panel.formula, width=20)}", fontsize=6.5)
+    if data.lmax >= 1:  # the top row has free cells left of Y^0: show the axes, seen from the same viewpoint
+        ax = figure.add_subplot(data.lmax + 1, columns, 1, projection="3d")
+        for name, (u, v, w) in (("x", (1, 0, 0)), ("y", (0, 0, 1)), ("z", (0, -1, 0))):  # e3nn (x, y, z) drawn as (x, -z, y)
+            ax.quiver(0, 0, 0, u, v, w, color="black", linewidth=1, arrow_length_ratio=0.2)
+            ax.text(1.25 * u, 1.25 * v, 1.25 * w, name, fontsize=8, ha="center", va="center")
+        ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_zlim(-1, 1)
+        ax.set_box_aspect((1, 1, 1), zoom=1.2)
+        ax.set_axis_off()
+        ax.view_init(elev=20, azim=-60)
+        ax.set_title("axes, same view\n(y up, the pole)", fontsize=6.5)
     figure.suptitle(f"real spherical harmonics Y^l, l <= {data.lmax}, in e3nn's order (index [i] = m + l); "
-                    "red +, blue -; the pole (up) is y", fontsize=9)
+                    "red +, blue -; the pole (up) is y (axes top left)", fontsize=9)
     return _save(figure, path)
 
 
@@ -525,10 +535,10 @@ def write_coupling_figure(path, data: CouplingFigure) -> Path:
         ax.tick_params(which="minor", length=0)
         count = sum(1 for e in data.entries if e.k == k)
         ax.set_title(f"out[{k}]: {count} terms", fontsize=7)
-        ax.set_xlabel("j (y index)", fontsize=6)
-        ax.set_ylabel("i (x index)", fontsize=6)
+        ax.set_xlabel("j (index of 2nd input b)", fontsize=6)
+        ax.set_ylabel("i (index of 1st input a)", fontsize=6)
     figure.suptitle(
-        f"wigner_3j({data.l1}, {data.l2}, {data.l3}): out[k] = sum_ij C[i, j, k] x[i] y[j]; "
+        f"wigner_3j({data.l1}, {data.l2}, {data.l3}): out[k] = sum_ij C[i, j, k] a[i] b[j]; "
         f"{len(data.entries)} nonzero of {data.size} (density {len(data.entries) / data.size:.2f})",
         fontsize=8,
     )

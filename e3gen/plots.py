@@ -253,16 +253,26 @@ def debug_figure_data(report) -> DebugHeatmap:
     )
 
 
+def _error_label(value: float) -> str:
+    """A heatmap cell's error as short text: "0", "3e-13", "1.6", "nan"."""
+    if not np.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    return f"{value:.2g}" if value >= 0.01 else f"{value:.0e}".replace("e-0", "e-")
+
+
 def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
-    """Two heatmaps (float64, float32) of log10 relative error, each block labelled with its irrep,
-    the first-growth block boxed in red and flagged blocks (over the bound) marked with a red dot."""
+    """Two heatmaps (float64, float32) of log10 relative error, each block labelled with its irrep and
+    its error (so values can be read, not only guessed from colours), the first-growth block boxed in
+    red and flagged blocks (over the bound) marked with a red dot."""
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
 
     if not data.modules:
         raise ValueError("the report has no module rows to plot")
     rows, cols = data.err64.shape
-    figure = _figure(2 * max(3.0, 0.4 * cols + 1.2) + 3.0, max(2.5, 0.3 * rows + 1.2))
+    figure = _figure(2 * max(3.0, 0.6 * cols + 1.2) + 3.0, max(2.5, 0.42 * rows + 1.2))
     floor = 1e-17
     finite = [v for v in np.concatenate([data.err64.ravel(), data.err32.ravel()]) if np.isfinite(v)]
     top = max([1.0, *finite])
@@ -274,7 +284,7 @@ def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
         for r in range(rows):
             for c, irrep in enumerate(data.blocks[r]):
                 value = grid[r, c]
-                ax.text(c, r, irrep, ha="center", va="center", fontsize=6,
+                ax.text(c, r, f"{irrep}\n{_error_label(value)}", ha="center", va="center", fontsize=5.5, linespacing=1.1,
                         color="white" if not np.isfinite(value) or value < 1e-6 else "black")
                 if not value <= bound:  # over the bound, inf or NaN: flagged
                     ax.plot(c + 0.38, r - 0.3, "o", color="red", ms=3)

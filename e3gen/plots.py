@@ -253,16 +253,26 @@ def debug_figure_data(report) -> DebugHeatmap:
     )
 
 
+def _error_label(value: float) -> str:
+    """A heatmap cell's error as short text: "0", "3e-13", "1.6", "nan"."""
+    if not np.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    return f"{value:.2g}" if value >= 0.01 else f"{value:.0e}".replace("e-0", "e-")
+
+
 def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
-    """Two heatmaps (float64, float32) of log10 relative error, each block labelled with its irrep,
-    the first-growth block boxed in red and flagged blocks (over the bound) marked with a red dot."""
+    """Two heatmaps (float64, float32) of log10 relative error, each block labelled with its irrep and
+    its error (so values can be read, not only guessed from colours), the first-growth block boxed in
+    red and flagged blocks (over the bound) marked with a red dot."""
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
 
     if not data.modules:
         raise ValueError("the report has no module rows to plot")
     rows, cols = data.err64.shape
-    figure = _figure(2 * max(3.0, 0.4 * cols + 1.2) + 3.0, max(2.5, 0.3 * rows + 1.2))
+    figure = _figure(2 * max(3.0, 0.6 * cols + 1.2) + 3.0, max(2.5, 0.42 * rows + 1.2))
     floor = 1e-17
     finite = [v for v in np.concatenate([data.err64.ravel(), data.err32.ravel()]) if np.isfinite(v)]
     top = max([1.0, *finite])
@@ -274,7 +284,7 @@ def write_debug_figure(path, data: DebugHeatmap, title: str = "") -> Path:
         for r in range(rows):
             for c, irrep in enumerate(data.blocks[r]):
                 value = grid[r, c]
-                ax.text(c, r, irrep, ha="center", va="center", fontsize=6,
+                ax.text(c, r, f"{irrep}\n{_error_label(value)}", ha="center", va="center", fontsize=5.5, linespacing=1.1,
                         color="white" if not np.isfinite(value) or value < 1e-6 else "black")
                 if not value <= bound:  # over the bound, inf or NaN: flagged
                     ax.plot(c + 0.38, r - 0.3, "o", color="red", ms=3)
@@ -430,14 +440,24 @@ def write_harmonics_figure(path, data: HarmonicsFigure) -> Path:
         ax = figure.add_subplot(data.lmax + 1, columns, position, projection="3d")
         limit = max(float(np.abs(panel.values).max()), 1e-12)
         colours = cm.RdBu_r(Normalize(-limit, limit)(panel.values))
-        # matplotlib's z axis is up: draw e3nn's y (the pole) upwards
-        ax.plot_surface(x, z, y, facecolors=colours, rstride=2, cstride=2, linewidth=0, antialiased=False, shade=False)
+        # matplotlib's z axis is up: draw e3nn's y (the pole) upwards, as (x, -z, y): a rotation, not a mirror image
+        ax.plot_surface(x, -z, y, facecolors=colours, rstride=2, cstride=2, linewidth=0, antialiased=False, shade=False)
         ax.set_box_aspect((1, 1, 1), zoom=1.5)
         ax.set_axis_off()
         ax.view_init(elev=20, azim=-60)
         ax.set_title(f"l={panel.l} [{panel.index}] m={panel.m:+d}\n{_pretty(panel.formula, width=20)}", fontsize=6.5)
+    if data.lmax >= 1:  # the top row has free cells left of Y^0: show the axes, seen from the same viewpoint
+        ax = figure.add_subplot(data.lmax + 1, columns, 1, projection="3d")
+        for name, (u, v, w) in (("x", (1, 0, 0)), ("y", (0, 0, 1)), ("z", (0, -1, 0))):  # e3nn (x, y, z) drawn as (x, -z, y)
+            ax.quiver(0, 0, 0, u, v, w, color="black", linewidth=1, arrow_length_ratio=0.2)
+            ax.text(1.25 * u, 1.25 * v, 1.25 * w, name, fontsize=8, ha="center", va="center")
+        ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_zlim(-1, 1)
+        ax.set_box_aspect((1, 1, 1), zoom=1.2)
+        ax.set_axis_off()
+        ax.view_init(elev=20, azim=-60)
+        ax.set_title("axes, same view\n(y up, the pole)", fontsize=6.5)
     figure.suptitle(f"real spherical harmonics Y^l, l <= {data.lmax}, in e3nn's order (index [i] = m + l); "
-                    "red +, blue -; the pole (up) is y", fontsize=9)
+                    "red +, blue -; the pole (up) is y (axes top left)", fontsize=9)
     return _save(figure, path)
 
 
@@ -525,10 +545,10 @@ def write_coupling_figure(path, data: CouplingFigure) -> Path:
         ax.tick_params(which="minor", length=0)
         count = sum(1 for e in data.entries if e.k == k)
         ax.set_title(f"out[{k}]: {count} terms", fontsize=7)
-        ax.set_xlabel("j (y index)", fontsize=6)
-        ax.set_ylabel("i (x index)", fontsize=6)
+        ax.set_xlabel("j (index of 2nd input b)", fontsize=6)
+        ax.set_ylabel("i (index of 1st input a)", fontsize=6)
     figure.suptitle(
-        f"wigner_3j({data.l1}, {data.l2}, {data.l3}): out[k] = sum_ij C[i, j, k] x[i] y[j]; "
+        f"wigner_3j({data.l1}, {data.l2}, {data.l3}): out[k] = sum_ij C[i, j, k] a[i] b[j]; "
         f"{len(data.entries)} nonzero of {data.size} (density {len(data.entries) / data.size:.2f})",
         fontsize=8,
     )

@@ -29,7 +29,8 @@ class BatchNorm(torch.nn.Module):
 
     Running statistics: ``running_mean`` [scalar copies] and ``running_var`` [num_irreps] (None if
     ``instance``), updated as (1 - momentum) * old + momentum * batch value (v is not
-    bias-corrected, as in e3nn). Only 0e counts as a scalar; 0o is treated like any other irrep
+    bias-corrected, as in e3nn); an empty batch (no rows) returns an empty output and leaves them
+    unchanged, as torch's BatchNorm does (e3nn fills them with NaN). Only 0e counts as a scalar; 0o is treated like any other irrep
     (no centring, which would break its parity).
     """
 
@@ -98,7 +99,9 @@ class BatchNorm(torch.nn.Module):
         for size in input.shape[1:-1]:
             samples *= size
         input = input.reshape(batch, samples, self._dim)  # [batch, sample, stacked features]
-        update_running = self.training and not self.instance
+        # An empty batch has no statistics (its mean is 0/0): like torch's BatchNorm, it leaves the
+        # running ones as they are instead of writing NaN into them (e3nn does; every later eval is NaN).
+        update_running = self.training and not self.instance and batch * samples > 0
         new_means: List[torch.Tensor] = []
         new_vars: List[torch.Tensor] = []
 
@@ -120,7 +123,7 @@ class BatchNorm(torch.nn.Module):
                 else:
                     running_mean = _present(self.running_mean)
                     if self.training:
-                        field_mean = field.mean([0, 1]).reshape(mul)  # [mul]
+                        field_mean = field.mean([0, 1]).reshape(mul)  # [mul]; NaN for an empty batch, which is not used
                         new_means.append(self._roll_avg(running_mean[irm : irm + mul], field_mean))
                     else:
                         field_mean = running_mean[irm : irm + mul]

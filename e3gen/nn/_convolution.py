@@ -43,7 +43,7 @@ import torch
 
 from e3gen.math import BesselBasis, PolynomialCutoff
 from e3gen.nn._fc import FullyConnectedNet
-from e3gen.o3._input_checks import check_float_tensors
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
 
 
@@ -157,8 +157,8 @@ class Convolution(torch.nn.Module):
         return self.linear_2(aggregated) + self_connection
 
     def _check_inputs(self, node_features, node_attr, edge_index, edge_vec) -> None:
-        check_float_tensors(self._name, {"node_features": node_features, "node_attr": node_attr, "edge_vec": edge_vec},
-                            self.radial_basis.bessel_weights)
+        floats = {"node_features": node_features, "node_attr": node_attr, "edge_vec": edge_vec}
+        check_float_tensors(self._name, floats)
         if not isinstance(edge_index, torch.Tensor):
             raise TypeError(f"{self._name}: edge_index must be a torch.Tensor of integers [2, E], got {type(edge_index).__name__}")
         if node_features.dim() != 2 or node_features.shape[1] != self._in_dim:
@@ -183,6 +183,7 @@ class Convolution(torch.nn.Module):
                 f"{self._name}: expected edge_vec of shape [{e}, 3] (one vector per edge of edge_index), "
                 f"got {list(edge_vec.shape)}"
             )
+        check_same_dtype_and_device(self._name, floats, self.radial_basis.bessel_weights)
         if e > 0 and not torch.compiler.is_compiling():
             # One host sync in eager mode (none while torch.compile traces, where it would break the
             # graph): an index out of [0, N) would otherwise fail deep inside index_select or

@@ -12,15 +12,12 @@ from typing import Dict, Optional
 import torch
 
 
-def check_float_tensors(layer: str, tensors: Dict[str, Optional[torch.Tensor]], parameters: Optional[torch.Tensor] = None) -> None:
-    """Raise TypeError unless every tensor in ``tensors`` (name -> tensor; None entries are skipped) is
-    a floating-point torch.Tensor, and ValueError unless they, and the layer's ``parameters`` (any one
-    of its parameters, if it has some), share one dtype and one device.
-
-    ``layer`` names the layer in the messages, and each name the argument.
-    """
-    present = [(name, value) for name, value in tensors.items() if value is not None]
-    for name, value in present:
+def check_float_tensors(layer: str, tensors: Dict[str, Optional[torch.Tensor]]) -> None:
+    """Raise TypeError unless every tensor in ``tensors`` (name -> tensor; None entries are skipped)
+    is a floating-point torch.Tensor. ``layer`` names the layer in the message, each name the argument."""
+    for name, value in tensors.items():
+        if value is None:
+            continue
         if not isinstance(value, torch.Tensor):
             raise TypeError(
                 f"{layer}: {name} must be a floating-point torch.Tensor, got {type(value).__module__}.{type(value).__name__}; "
@@ -31,6 +28,12 @@ def check_float_tensors(layer: str, tensors: Dict[str, Optional[torch.Tensor]], 
                 f"{layer}: {name} must be a floating-point tensor, got dtype {value.dtype}; "
                 f"convert it with {name}.to(torch.get_default_dtype())"
             )
+
+
+def check_same_dtype_and_device(layer: str, tensors: Dict[str, Optional[torch.Tensor]], parameters: Optional[torch.Tensor] = None) -> None:
+    """Raise ValueError unless the tensors in ``tensors`` (None entries skipped) and the layer's
+    ``parameters`` (any one of its parameters, if it has some) share one dtype and one device."""
+    present = [(name, value) for name, value in tensors.items() if value is not None]
     if parameters is not None:
         present.append(("the layer's parameters", parameters))
     if not present:

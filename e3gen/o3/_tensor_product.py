@@ -38,7 +38,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 import torch
 
 from e3gen.o3._coupling import coupling_product
-from e3gen.o3._input_checks import check_float_tensors
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._wigner import wigner_3j
 from e3gen.runtime.loader import load_kernels
@@ -461,9 +461,9 @@ class TensorProduct(torch.nn.Module):
                 f"{name}: expected y of shape [..., {self.irreps_in2.dim}] (irreps_in2={self.irreps_in2}), got {list(y.shape)}"
             )
         weight = self._get_weights(weight)
-        if self.weight_numel > 0:
-            internal = weight is self.weight
-            check_float_tensors(name, {"x": x} if internal else {"x": x, "weight": weight}, self.weight if internal else None)
+        internal = weight is self.weight or self.weight_numel == 0  # (an empty weight takes no part)
+        check_same_dtype_and_device(name, {"x": x, "y": y, "weight": None if internal else weight},
+                                    self.weight if internal and self.weight_numel > 0 else None)
         shapes = [x.shape[:-1], y.shape[:-1]] + ([] if self.shared_weights else [weight.shape[:-1]])
         try:
             batch = torch.broadcast_shapes(*shapes)

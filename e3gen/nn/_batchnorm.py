@@ -5,6 +5,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from e3gen.o3 import Irreps
+from e3gen.o3._input_checks import check_float_tensors
 
 
 def _present(value: Optional[torch.Tensor]) -> torch.Tensor:
@@ -91,6 +92,8 @@ class BatchNorm(torch.nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - e3nn's argument name
         """input [batch, ..., irreps.dim] -> [batch, ..., irreps.dim]."""
+        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
+            check_float_tensors(self._name, {"input": input})
         if input.dim() < 2 or input.shape[-1] != self._dim:
             raise ValueError(f"{self._name}: expected input of shape [batch, ..., {self._dim}], got shape {list(input.shape)}")
         orig_shape = input.shape

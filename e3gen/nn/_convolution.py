@@ -43,8 +43,8 @@ import torch
 
 from e3gen.math import BesselBasis, PolynomialCutoff
 from e3gen.nn._fc import FullyConnectedNet
-from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 
 
 class Convolution(torch.nn.Module):

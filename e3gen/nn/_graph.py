@@ -141,6 +141,8 @@ def radius_graph(
     or skewed cells get as many repeats as they need.
     """
     name = "radius_graph"
+    if not isinstance(pos, torch.Tensor):
+        raise TypeError(f"{name}: expected pos as a float torch.Tensor of shape [N, 3], got {type(pos).__name__}; convert it with torch.as_tensor(pos)")
     if pos.dim() != 2 or pos.shape[1] != 3 or not pos.is_floating_point():
         raise ValueError(f"{name}: expected pos as a float tensor of shape [N, 3], got {pos.dtype} of shape {list(pos.shape)}")
     if not r_max > 0:

@@ -84,13 +84,13 @@ def _check_orthogonal(R, caller: str, proper: bool) -> None:
     if not worst <= tolerance:  # `not <=` also refuses NaN
         kind = "rotation matrices (orthogonal, det +1)" if proper else "orthogonal matrices (R @ R^T = I, det +-1)"
         raise RotationMatrixError(
-            f"{caller} expects {kind}; max |R @ R^T - I| is {worst:.3g} (tolerance {tolerance:.2g} in {R.dtype}). "
+            f"{caller} expects R as {kind}; max |R @ R^T - I| is {worst:.3g} (tolerance {tolerance:.2g} in {R.dtype}). "
             f"A scaled or sheared matrix is not a rotation: orthonormalise it (e.g. U @ Vh from torch.linalg.svd(R)) "
             f"or draw one with e3gen.o3.rand_matrix()"
         )
     if proper and not det_min > 0:
         raise RotationMatrixError(
-            f"{caller} expects rotation matrices (det +1), got a determinant of {det_min:.6g}; "
+            f"{caller} expects R as rotation matrices (det +1), got a determinant of {det_min:.6g}; "
             f"for an improper element of O(3) use Irrep(s).D_from_matrix, which applies the parity"
         )
 

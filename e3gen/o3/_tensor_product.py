@@ -462,6 +462,7 @@ class TensorProduct(torch.nn.Module):
             )
         weight = self._get_weights(weight)
         internal = weight is self.weight or self.weight_numel == 0  # (an empty weight takes no part)
+        check_float_tensors(name, {"weight": None if internal else weight})
         check_same_dtype_and_device(name, {"x": x, "y": y, "weight": None if internal else weight},
                                     self.weight if internal and self.weight_numel > 0 else None)
         shapes = [x.shape[:-1], y.shape[:-1]] + ([] if self.shared_weights else [weight.shape[:-1]])

@@ -31,8 +31,8 @@ class BatchNorm(torch.nn.Module):
     Running statistics: ``running_mean`` [scalar copies] and ``running_var`` [num_irreps] (None if
     ``instance``), updated as (1 - momentum) * old + momentum * batch value (v is not
     bias-corrected, as in e3nn); an empty batch (no rows) returns an empty output and leaves them
-    unchanged, as torch's BatchNorm does (e3nn fills them with NaN). Only 0e counts as a scalar; 0o is treated like any other irrep
-    (no centring, which would break its parity).
+    unchanged, as torch's BatchNorm does (e3nn fills them with NaN). Only 0e counts as a scalar; 0o
+    is treated like any other irrep (no centring, which would break its parity).
     """
 
     __constants__ = ["instance", "normalization", "affine", "include_bias", "reduce"]

@@ -654,11 +654,14 @@ def _scalar_path_uvw(group: _Group, step: _Step, x1: torch.Tensor, x2: torch.Ten
     b, mul1, d1 = x1.shape
     mul2, d2 = x2.shape[1:]
     w = w.view(step.path_shape)
+    # explicit sizes, no -1: with 0 rows a -1 is ambiguous and view refuses
     if group.l1 == 0:  # out[b,w,k] = s sum_v (sum_u x1[b,u] W[u,v,w]) x2[b,v,k]
-        a = (x1.reshape(b, mul1) @ (w * (step.coefficient / math.sqrt(d2))).reshape(mul1, mul2 * step.mul_out)).view(b, mul2, step.mul_out)
+        scaled = (w * (step.coefficient / math.sqrt(d2))).reshape(mul1, mul2 * step.mul_out)
+        a = (x1.reshape(b, mul1) @ scaled).view(b, mul2, step.mul_out)
         return torch.bmm(a.transpose(1, 2), x2)
     if group.l2 == 0:  # out[b,w,k] = s sum_u (sum_v x2[b,v] W[u,v,w]) x1[b,u,k]
-        a = (x2.reshape(b, mul2) @ (w * (step.coefficient / math.sqrt(d1))).transpose(0, 1).reshape(mul2, mul1 * step.mul_out)).view(b, mul1, step.mul_out)
+        scaled = (w * (step.coefficient / math.sqrt(d1))).transpose(0, 1).reshape(mul2, mul1 * step.mul_out)
+        a = (x2.reshape(b, mul2) @ scaled).view(b, mul1, step.mul_out)
         return torch.bmm(a.transpose(1, 2), x1)
     # l_out == 0: out[b,w] = s sum_uv W[u,v,w] (x1[b,u] . x2[b,v])
     dots = torch.bmm(x1, x2.transpose(1, 2)).reshape(b, mul1 * mul2)

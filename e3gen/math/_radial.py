@@ -11,6 +11,20 @@ import math
 import torch
 
 
+def sin_over_x(frequency: torch.Tensor, x: torch.Tensor, period: float) -> torch.Tensor:
+    """sin(frequency * x / period) / x, broadcast, with its limit frequency / period at x = 0.
+
+    The Bessel bases divide by the distance, which is 0/0 on a zero-length edge (a self-interaction
+    edge). The limit is finite, and so is every derivative: the zero entries take the constant
+    branch (d/dx of sin(a x)/x is 0 at x = 0, d/da is 1/period, as the branch gives) and the other
+    branch sees x = 1 there, so no NaN reaches backward either. Elsewhere the value is exactly
+    sin(frequency * x / period) / x, computed in that order.
+    """
+    zero = x == 0.0
+    x_nonzero = torch.where(zero, torch.ones_like(x), x)
+    return torch.where(zero, frequency / period, torch.sin(frequency * x_nonzero / period) / x_nonzero)
+
+
 def bessel(x: torch.Tensor, n: int, x_max: float = 1.0) -> torch.Tensor:
     """e3nn's Bessel basis: x [...] -> [..., n], B_k(x) = sqrt(2/x_max) sin(k pi x / x_max) / x, k = 1..n.
 
@@ -32,8 +46,8 @@ class BesselBasis(torch.nn.Module):
 
     The prefactor is NequIP's 2/r_max (not e3nn's sqrt(2/r_max), see `bessel`). The frequencies
     ``bessel_weights`` [num_basis] are a trainable parameter when ``trainable`` (NequIP's default),
-    else a buffer; they are created in the default dtype, like NequIP's. r = 0 gives nan (0/0), as in
-    NequIP, whose graphs have no zero-length edges.
+    else a buffer; they are created in the default dtype, like NequIP's. At r = 0 (a self-interaction
+    edge) it returns the limit (2 / r_max) w_n / r_max with finite gradients; NequIP gives nan there.
     """
 
     r_max: float
@@ -54,8 +68,7 @@ class BesselBasis(torch.nn.Module):
             self.register_buffer("bessel_weights", weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        numerator = torch.sin(self.bessel_weights * x.unsqueeze(-1) / self.r_max)
-        return self.prefactor * (numerator / x.unsqueeze(-1))
+        return self.prefactor * sin_over_x(self.bessel_weights, x.unsqueeze(-1), self.r_max)
 
 
 class PolynomialCutoff(torch.nn.Module):

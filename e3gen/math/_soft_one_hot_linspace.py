@@ -12,7 +12,8 @@ spacing of that linspace and ``d = (x - centre) / step``.
                  i = 0..number-1; cutoff=True: sin(pi i t) / sqrt(0.25 + number/2), i = 1..number,
                  zero outside 0 < t < 1
 * bessel:        r = x - start, c = end - start: sqrt(2/c) sin(n pi r / c) / r, n = 1..number;
-                 cutoff=True: zero outside 0 < r < c. Like e3nn, r = 0 gives 0/0 = nan.
+                 cutoff=True: zero outside 0 < r < c. At r = 0 it gives the limit sqrt(2/c) n pi / c
+                 (0 with cutoff=True), with finite gradients; e3nn gives 0/0 = nan there.
 
 The constants (1.12, 1.14136, ...) are e3nn's: they make sum_i y_i(x)^2 about 1 on average.
 """
@@ -22,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from e3gen.math._radial import sin_over_x
 from e3gen.math._soft_unit_step import soft_unit_step
 
 
@@ -69,7 +71,7 @@ def soft_one_hot_linspace(
         r = x[..., None] - start
         c = end - start
         roots = torch.arange(1, number + 1, dtype=x.dtype, device=x.device) * math.pi
-        out = math.sqrt(2 / c) * torch.sin(roots * r / c) / r
+        out = math.sqrt(2 / c) * sin_over_x(roots, r, c)
         if not cutoff:
             return out
         return out * ((r / c) < 1) * (r > 0)

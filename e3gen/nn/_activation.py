@@ -7,6 +7,7 @@ import torch
 from e3gen.math import normalize2mom
 from e3gen.math._normalize_activation import _device_of
 from e3gen.o3 import Irreps
+from e3gen.o3._input_checks import check_float_tensors
 
 
 def _parity(act: Callable[[torch.Tensor], torch.Tensor], device) -> int:
@@ -75,6 +76,8 @@ class Activation(torch.nn.Module):
 
     def forward(self, features: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """features [..., irreps_in.dim, ...] (the irreps along ``dim``) -> the same shape."""
+        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
+            check_float_tensors(self._name, {"features": features})
         if features.dim() == 0 or features.shape[dim] != self._dim:
             raise ValueError(
                 f"{self._name}: expected features with irreps_in.dim={self._dim} entries along dim {dim}, "

@@ -5,6 +5,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from e3gen.o3 import Irreps
+from e3gen.o3._input_checks import check_float_tensors
 
 
 def _present(value: Optional[torch.Tensor]) -> torch.Tensor:
@@ -29,8 +30,9 @@ class BatchNorm(torch.nn.Module):
 
     Running statistics: ``running_mean`` [scalar copies] and ``running_var`` [num_irreps] (None if
     ``instance``), updated as (1 - momentum) * old + momentum * batch value (v is not
-    bias-corrected, as in e3nn). Only 0e counts as a scalar; 0o is treated like any other irrep
-    (no centring, which would break its parity).
+    bias-corrected, as in e3nn); an empty batch (no rows) returns an empty output and leaves them
+    unchanged, as torch's BatchNorm does (e3nn fills them with NaN). Only 0e counts as a scalar; 0o
+    is treated like any other irrep (no centring, which would break its parity).
     """
 
     __constants__ = ["instance", "normalization", "affine", "include_bias", "reduce"]
@@ -90,6 +92,8 @@ class BatchNorm(torch.nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - e3nn's argument name
         """input [batch, ..., irreps.dim] -> [batch, ..., irreps.dim]."""
+        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
+            check_float_tensors(self._name, {"input": input})
         if input.dim() < 2 or input.shape[-1] != self._dim:
             raise ValueError(f"{self._name}: expected input of shape [batch, ..., {self._dim}], got shape {list(input.shape)}")
         orig_shape = input.shape
@@ -98,7 +102,9 @@ class BatchNorm(torch.nn.Module):
         for size in input.shape[1:-1]:
             samples *= size
         input = input.reshape(batch, samples, self._dim)  # [batch, sample, stacked features]
-        update_running = self.training and not self.instance
+        # An empty batch has no statistics (its mean is 0/0): like torch's BatchNorm, it leaves the
+        # running ones as they are instead of writing NaN into them (e3nn does; every later eval is NaN).
+        update_running = self.training and not self.instance and batch * samples > 0
         new_means: List[torch.Tensor] = []
         new_vars: List[torch.Tensor] = []
 
@@ -120,7 +126,7 @@ class BatchNorm(torch.nn.Module):
                 else:
                     running_mean = _present(self.running_mean)
                     if self.training:
-                        field_mean = field.mean([0, 1]).reshape(mul)  # [mul]
+                        field_mean = field.mean([0, 1]).reshape(mul)  # [mul]; NaN for an empty batch, which is not used
                         new_means.append(self._roll_avg(running_mean[irm : irm + mul], field_mean))
                     else:
                         field_mean = running_mean[irm : irm + mul]

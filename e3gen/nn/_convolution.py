@@ -25,8 +25,9 @@ returns it. NequIP's edge vector points the other way; on a symmetric graph that
 sign of odd-l harmonics, which the learned weights absorb. A batch of graphs is one graph with
 disjoint components: edge_index indexes the concatenated nodes, and nothing mixes across graphs.
 
-Zero-length edges (a node to itself without a periodic shift) are not allowed: the Bessel basis is
-0/0 there, as in NequIP. `nn.radius_graph` never makes them unless self_interaction=True.
+Zero-length edges (a node to itself without a periodic shift, as `nn.radius_graph` makes with
+self_interaction=True) are allowed: the Bessel basis takes its finite limit there (NequIP's is 0/0)
+and the harmonics of the zero vector are Y^0 only, with finite gradients.
 
 TorchScript: not supported, and not planned: torch.jit.script is deprecated in torch 2.13. It fails
 on two submodules, which plan their work in Python and pick a strategy at call time:
@@ -43,6 +44,7 @@ import torch
 from e3gen.math import BesselBasis, PolynomialCutoff
 from e3gen.nn._fc import FullyConnectedNet
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 
 
 class Convolution(torch.nn.Module):
@@ -155,6 +157,10 @@ class Convolution(torch.nn.Module):
         return self.linear_2(aggregated) + self_connection
 
     def _check_inputs(self, node_features, node_attr, edge_index, edge_vec) -> None:
+        floats = {"node_features": node_features, "node_attr": node_attr, "edge_vec": edge_vec}
+        check_float_tensors(self._name, floats)
+        if not isinstance(edge_index, torch.Tensor):
+            raise TypeError(f"{self._name}: edge_index must be a torch.Tensor of integers [2, E], got {type(edge_index).__name__}")
         if node_features.dim() != 2 or node_features.shape[1] != self._in_dim:
             raise ValueError(
                 f"{self._name}: expected node_features of shape [N, {self._in_dim}] "
@@ -177,3 +183,15 @@ class Convolution(torch.nn.Module):
                 f"{self._name}: expected edge_vec of shape [{e}, 3] (one vector per edge of edge_index), "
                 f"got {list(edge_vec.shape)}"
             )
+        check_same_dtype_and_device(self._name, floats, self.radial_basis.bessel_weights)
+        if e > 0 and not torch.compiler.is_compiling():
+            # One host sync in eager mode (none while torch.compile traces, where it would break the
+            # graph): an index out of [0, N) would otherwise fail deep inside index_select or
+            # index_add as "index out of range in self", naming neither the layer nor the argument.
+            low, high = torch.stack(torch.aminmax(edge_index)).tolist()
+            if low < 0 or high >= n:
+                raise ValueError(
+                    f"{self._name}: edge_index must hold node indices in [0, {n}) (N = node_features.shape[0]), "
+                    f"got values in [{low}, {high}]; build it from the same nodes (e.g. nn.radius_graph(pos, ...)) "
+                    f"and offset each graph's indices when batching graphs"
+                )

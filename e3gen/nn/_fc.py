@@ -5,6 +5,7 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 from e3gen.math import normalize2mom
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 
 
 class _Layer(torch.nn.Module):
@@ -82,6 +83,9 @@ class FullyConnectedNet(torch.nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., hs[0]] -> [..., hs[-1]]."""
+        if not torch.jit.is_scripting():  # (numpy, integer or mixed-dtype input would fail inside torch)
+            check_float_tensors(f"FullyConnectedNet{self.hs}", {"x": x})
+            check_same_dtype_and_device(f"FullyConnectedNet{self.hs}", {"x": x}, self.layer0.weight)
         if x.dim() == 0 or x.shape[-1] != self._h_in:
             raise ValueError(f"FullyConnectedNet{self.hs}: expected input of shape [..., {self._h_in}], got shape {list(x.shape)}")
         for layer in self:

@@ -23,6 +23,7 @@ import torch
 from e3gen.nn._activation import Activation
 from e3gen.nn._e3nn_state import WeightlessProductState
 from e3gen.o3 import Irreps
+from e3gen.o3._input_checks import check_float_tensors
 
 
 def _gated_irreps_out(irreps_gated: Irreps, irreps_gates: Irreps) -> Irreps:
@@ -124,6 +125,8 @@ class Gate(torch.nn.Module):
         return f"{self.__class__.__name__} ({self.irreps_in} -> {self.irreps_out})"
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
+            check_float_tensors(self._name, {"features": features})
         if features.dim() == 0 or features.shape[-1] != self._dim:
             raise ValueError(
                 f"{self._name}: expected features of shape [..., {self._dim}] (irreps_in={self.irreps_in_str}), "

@@ -6,6 +6,7 @@ import torch
 
 from e3gen.nn._e3nn_state import NormState, WeightlessProductState
 from e3gen.o3 import Irreps
+from e3gen.o3._input_checks import check_float_tensors
 
 
 class NormActivation(torch.nn.Module):
@@ -62,6 +63,8 @@ class NormActivation(torch.nn.Module):
         self.scalar_multiplier = WeightlessProductState(irreps_in.dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
+            check_float_tensors(self._name, {"features": features})
         if features.dim() == 0 or features.shape[-1] != self._dim:
             raise ValueError(f"{self._name}: expected features of shape [..., {self._dim}], got shape {list(features.shape)}")
         squares = features.pow(2)

@@ -158,12 +158,17 @@ class Irrep(tuple):
     def D_from_matrix(self, R) -> torch.Tensor:
         """D matrices ``(..., 2l+1, 2l+1)`` of orthogonal matrices ``(..., 3, 3)``; det -1 applies the parity.
 
-        Computed from R directly (no Euler angles), so it is accurate near gimbal lock too.
+        Computed from R directly (no Euler angles), so it is accurate near gimbal lock too. Raises
+        `RotationMatrixError` (a ValueError; an AssertionError, as e3nn) if R is not orthogonal.
         """
-        from e3gen.o3._wigner import wigner_D_from_matrix
+        _rotation._check_orthogonal(R, "D_from_matrix", proper=False)
+        return self._D_of_orthogonal(R)
+
+    def _D_of_orthogonal(self, R) -> torch.Tensor:
+        from e3gen.o3._wigner import _wigner_D_of_rotation
 
         R, k = _split_parity(R)
-        return wigner_D_from_matrix(self.l, R) * self.p ** k[..., None, None]
+        return _wigner_D_of_rotation(self.l, R) * self.p ** k[..., None, None]
 
     def D_from_axis_angle(self, axis, angle) -> torch.Tensor:
         """D matrices ``(..., 2l+1, 2l+1)`` of the rotation by ``angle`` ``(...)`` about ``axis`` ``(..., 3)``."""
@@ -467,9 +472,10 @@ class Irreps(tuple):
 
     def D_from_matrix(self, R) -> torch.Tensor:
         """D matrices ``(..., dim, dim)`` of orthogonal matrices ``(..., 3, 3)``; det -1 applies the parity."""
+        _rotation._check_orthogonal(R, "D_from_matrix", proper=False)
         blocks = []
         for mul, ir in self:
-            blocks.extend([ir.D_from_matrix(R)] * mul)
+            blocks.extend([ir._D_of_orthogonal(R)] * mul)
         if not blocks:
             return R.new_zeros(*R.shape[:-2], 0, 0)
         return _direct_sum(blocks)

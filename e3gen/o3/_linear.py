@@ -25,6 +25,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
+from e3gen.o3._input_checks import check_float_tensors
 from e3gen.o3._irreps import Irreps
 
 
@@ -284,6 +285,8 @@ class Linear(torch.nn.Module):
 
         ``weight`` and ``bias`` are required when the layer has no internal weights (see the class).
         """
+        if not torch.jit.is_scripting():  # (numpy input would fail inside torch)
+            check_float_tensors(self._name, {"features": features})
         f_dims = 1 + self._f_dims
         if features.dim() < f_dims or features.shape[-1] != self._in_dim or (f_dims == 2 and features.shape[-2] != self._f_in):
             expected = "[..., " + ("" if f_dims == 1 else f"{self._f_in}, ") + f"{self._in_dim}]"

@@ -52,11 +52,54 @@ __all__ = [
 ]
 
 
+class RotationMatrixError(ValueError, AssertionError):
+    """A matrix that should be a rotation (or an element of O(3)) is not one.
+
+    A ValueError, as e3gen's other errors about bad arguments; also an AssertionError, the type
+    e3nn raises here (its ``assert torch.allclose(torch.det(R), 1)``), so code ported from e3nn
+    that catches it keeps working.
+    """
+
+
+def _orthogonality_tolerance(dtype: torch.dtype) -> float:
+    """How far R @ R^T may be from I, entrywise: 1e-5 (e3nn's det tolerance) in float64; about 1000
+    rounding units in float32 (1.2e-4: products of a few float32 rotations stay within 1e-6),
+    capped at 0.05 for half precisions. Non-rotations such as 2 I are off by O(1)."""
+    return min(max(1e-5, 1000 * torch.finfo(dtype).eps), 0.05)
+
+
+def _check_orthogonal(R, caller: str, proper: bool) -> None:
+    """Raise RotationMatrixError unless R [..., 3, 3] is a float tensor of orthogonal matrices
+    (with det +1 if ``proper``). One host sync; skipped while torch.compile traces."""
+    if not isinstance(R, torch.Tensor) or not R.is_floating_point() or R.dim() < 2 or R.shape[-2:] != (3, 3):
+        what = f"{R.dtype} tensor of shape {tuple(R.shape)}" if isinstance(R, torch.Tensor) else type(R).__name__
+        raise RotationMatrixError(f"{caller} expects R as a float tensor of matrices [..., 3, 3], got a {what}")
+    if R.numel() == 0 or torch.compiler.is_compiling():
+        return
+    eye = torch.eye(3, dtype=R.dtype, device=R.device)
+    deviation = (R @ R.transpose(-1, -2) - eye).abs().amax()
+    # one sync for both numbers; det_min is unused unless proper
+    worst, det_min = torch.stack([deviation, torch.det(R).amin() if proper else deviation]).tolist()
+    tolerance = _orthogonality_tolerance(R.dtype)
+    if not worst <= tolerance:  # `not <=` also refuses NaN
+        kind = "rotation matrices (orthogonal, det +1)" if proper else "orthogonal matrices (R @ R^T = I, det +-1)"
+        raise RotationMatrixError(
+            f"{caller} expects R as {kind}; max |R @ R^T - I| is {worst:.3g} (tolerance {tolerance:.2g} in {R.dtype}). "
+            f"A scaled or sheared matrix is not a rotation: orthonormalise it (e.g. U @ Vh from torch.linalg.svd(R)) "
+            f"or draw one with e3gen.o3.rand_matrix()"
+        )
+    if proper and not det_min > 0:
+        raise RotationMatrixError(
+            f"{caller} expects R as rotation matrices (det +1), got a determinant of {det_min:.6g}; "
+            f"for an improper element of O(3) use Irrep(s).D_from_matrix, which applies the parity"
+        )
+
+
 def _check_proper_rotation(R: torch.Tensor, caller: str) -> None:
     # The angle and axis-angle extractions silently return a wrong rotation for det = -1.
     det = torch.det(R)
     if not torch.allclose(det, R.new_tensor(1)):
-        raise ValueError(
+        raise RotationMatrixError(
             f"{caller} expects rotation matrices of shape (..., 3, 3) with determinant +1, "
             f"got determinants in [{det.min().item():.6g}, {det.max().item():.6g}]"
         )

@@ -15,6 +15,7 @@ from typing import List, Union
 
 import torch
 
+from e3gen.o3._input_checks import check_float_tensors
 from e3gen.o3._irreps import Irreps
 from e3gen.runtime.loader import load_kernels
 
@@ -102,6 +103,7 @@ class SphericalHarmonics(torch.nn.Module):
         self._dim = sum(2 * l + 1 for l in self.ls)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_float_tensors("SphericalHarmonics", {"x": x})
         if x.shape[-1:] != (3,):
             raise ValueError(f"SphericalHarmonics expects vectors of shape [..., 3], got shape {tuple(x.shape)}")
         batch = x.shape[:-1]

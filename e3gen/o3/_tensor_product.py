@@ -38,6 +38,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 import torch
 
 from e3gen.o3._coupling import coupling_product
+from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._wigner import wigner_3j
 from e3gen.runtime.loader import load_kernels
@@ -450,15 +451,20 @@ class TensorProduct(torch.nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x [..., irreps_in1.dim], y [..., irreps_in2.dim], weight as documented -> [..., irreps_out.dim]."""
         name = type(self).__name__
-        if x.shape[-1] != self._dim_in1:
+        check_float_tensors(name, {"x": x, "y": y})
+        if x.dim() == 0 or x.shape[-1] != self._dim_in1:
             raise ValueError(
                 f"{name}: expected x of shape [..., {self.irreps_in1.dim}] (irreps_in1={self.irreps_in1}), got {list(x.shape)}"
             )
-        if y.shape[-1] != self._dim_in2:
+        if y.dim() == 0 or y.shape[-1] != self._dim_in2:
             raise ValueError(
                 f"{name}: expected y of shape [..., {self.irreps_in2.dim}] (irreps_in2={self.irreps_in2}), got {list(y.shape)}"
             )
         weight = self._get_weights(weight)
+        internal = weight is self.weight or self.weight_numel == 0  # (an empty weight takes no part)
+        check_float_tensors(name, {"weight": None if internal else weight})
+        check_same_dtype_and_device(name, {"x": x, "y": y, "weight": None if internal else weight},
+                                    self.weight if internal and self.weight_numel > 0 else None)
         shapes = [x.shape[:-1], y.shape[:-1]] + ([] if self.shared_weights else [weight.shape[:-1]])
         try:
             batch = torch.broadcast_shapes(*shapes)
@@ -577,7 +583,7 @@ class TensorProduct(torch.nn.Module):
                 return kernel(x1 * w[..., None], x2)
             t = kernel(x1[:, :, None, :] * w[..., None], x2[:, None, :, :])  # [B, u, v, k]
             if step.mode == "uvuv":
-                return t.reshape(b, -1, t.shape[-1])
+                return t.reshape(b, t.shape[1] * t.shape[2], t.shape[-1])
             return t.squeeze(2) if t.shape[2] == 1 else t.sum(2)
         t = kernel(x1, x2) if step.mode in ("uuw", "uuu") else kernel(x1[:, :, None, :], x2[:, None, :, :])
         return _contract(step, t, w, self.shared_weights, b, step.coefficient)
@@ -625,7 +631,7 @@ def _contract(step: _Step, t: torch.Tensor, w: Optional[torch.Tensor], shared: b
     if mode == "uuu":
         return t * w[..., None] if w is not None else t
     if mode == "uvuv":
-        return (t * w[..., None] if w is not None else t).reshape(b, -1, t.shape[-1])
+        return (t * w[..., None] if w is not None else t).reshape(b, t.shape[1] * t.shape[2], t.shape[-1])
     i, j = _triu(t.shape[1], t.device)
     pairs = t[:, i, j]  # [B, pairs, k]
     if mode == "uvu<v":
@@ -648,15 +654,18 @@ def _scalar_path_uvw(group: _Group, step: _Step, x1: torch.Tensor, x2: torch.Ten
     b, mul1, d1 = x1.shape
     mul2, d2 = x2.shape[1:]
     w = w.view(step.path_shape)
+    # explicit sizes, no -1: with 0 rows a -1 is ambiguous and view refuses
     if group.l1 == 0:  # out[b,w,k] = s sum_v (sum_u x1[b,u] W[u,v,w]) x2[b,v,k]
-        a = (x1.reshape(b, mul1) @ (w * (step.coefficient / math.sqrt(d2))).reshape(mul1, -1)).view(b, mul2, -1)
+        scaled = (w * (step.coefficient / math.sqrt(d2))).reshape(mul1, mul2 * step.mul_out)
+        a = (x1.reshape(b, mul1) @ scaled).view(b, mul2, step.mul_out)
         return torch.bmm(a.transpose(1, 2), x2)
     if group.l2 == 0:  # out[b,w,k] = s sum_u (sum_v x2[b,v] W[u,v,w]) x1[b,u,k]
-        a = (x2.reshape(b, mul2) @ (w * (step.coefficient / math.sqrt(d1))).transpose(0, 1).reshape(mul2, -1)).view(b, mul1, -1)
+        scaled = (w * (step.coefficient / math.sqrt(d1))).transpose(0, 1).reshape(mul2, mul1 * step.mul_out)
+        a = (x2.reshape(b, mul2) @ scaled).view(b, mul1, step.mul_out)
         return torch.bmm(a.transpose(1, 2), x1)
     # l_out == 0: out[b,w] = s sum_uv W[u,v,w] (x1[b,u] . x2[b,v])
     dots = torch.bmm(x1, x2.transpose(1, 2)).reshape(b, mul1 * mul2)
-    return (dots @ (w * (step.coefficient / math.sqrt(d1))).reshape(mul1 * mul2, -1))[:, :, None]
+    return (dots @ (w * (step.coefficient / math.sqrt(d1))).reshape(mul1 * mul2, step.mul_out))[:, :, None]
 
 
 def _contract_weights_last(step: _Step, t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

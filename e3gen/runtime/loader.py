@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Callable, Dict, Optional, Tuple
 
 from e3gen import store
+from e3gen.runtime.checked_kernels import checked_coupling, checked_harmonics_step
 from e3gen.store import BuildError
 
 _loaded: Dict[int, "LoadedBuild"] = {}
@@ -35,12 +36,14 @@ class LoadedBuild:
     coupling: ModuleType
     tables: ModuleType
 
+    # The accessors return the kernels with their input sizes checked (see checked_kernels); the
+    # unchecked ones are in the modules' tables and at each wrapper's __wrapped__.
     def spherical_harmonics_step(self, l: int) -> Callable:
-        return self.spherical_harmonics.STEPS[l]
+        return checked_harmonics_step(self.spherical_harmonics.STEPS[l], l)
 
     def coupling_kernel(self, l1: int, l2: int, l3: int) -> Callable:
         try:
-            return self.coupling.KERNELS[(l1, l2, l3)]
+            return checked_coupling(self.coupling.KERNELS[(l1, l2, l3)], l1, l2, l3, "coupling")
         except KeyError:
             raise ValueError(
                 f"no coupling kernel for l1={l1}, l2={l2} -> l3={l3} in the lmax={self.lmax} build: "
@@ -50,7 +53,8 @@ class LoadedBuild:
     def coupling_vjp(self, l1: int, l2: int, l3: int) -> Tuple[Callable, Callable]:
         """(vjp_x(g, y), vjp_y(x, g)) of the coupling kernel (l1, l2, l3)."""
         self.coupling_kernel(l1, l2, l3)  # the same error for a forbidden triple
-        return self.coupling.VJP_X[(l1, l2, l3)], self.coupling.VJP_Y[(l1, l2, l3)]
+        return (checked_coupling(self.coupling.VJP_X[(l1, l2, l3)], l1, l2, l3, "vjp_x"),
+                checked_coupling(self.coupling.VJP_Y[(l1, l2, l3)], l1, l2, l3, "vjp_y"))
 
     def clebsch_gordan_rows(self, l1: int, l2: int, l3: int) -> Tuple[Tuple[int, int, int, float], ...]:
         return self.tables.CLEBSCH_GORDAN[(l1, l2, l3)]

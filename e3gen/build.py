@@ -26,8 +26,7 @@ from e3gen.symbolic.clebsch_gordan import real_clebsch_gordan
 from e3gen.symbolic.so3 import so3_generators
 from e3gen.symbolic.spherical_harmonics import spherical_harmonics_polynomials
 
-# Beyond this the exact derivation takes minutes and e3nn stops too (its harmonics end at 11).
-MAX_LMAX = 12
+MAX_LMAX = store.MAX_LMAX
 
 
 class BuildArgumentError(ValueError):

@@ -11,8 +11,9 @@ from typing import List, Optional
 def _cmd_build(args) -> int:
     from e3gen.build import build
 
-    report = build(args.lmax, Path(args.out) if args.out else None, force=args.force, check=args.check)
-    print(report.format() if report.stage_seconds else f"up to date: {report.path}")
+    # `--out ""` is a mistake to report, not the default folder (build() refuses it).
+    report = build(args.lmax, args.out, force=args.force, check=args.check)
+    print(report.format() if report.stage_seconds else f"up to date: {report.path} (use --force to rebuild)")
     if args.check:
         if report.differences:
             print(f"check FAILED: {report.path} differs from a fresh build:", *report.differences, sep="\n  ")
@@ -57,7 +58,10 @@ def _lmax(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import e3gen
+
     p = argparse.ArgumentParser(prog="e3gen", description="Compiler for E(3)-equivariant kernels (e3nn conventions).")
+    p.add_argument("--version", action="version", version=f"e3gen {e3gen.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="derive, verify and generate the kernels for one lmax")

@@ -250,8 +250,8 @@ def require_private_folder(folder: Path, top: Path, setting: str) -> None:
     for path in chain:
         try:
             info = path.stat()
-        except FileNotFoundError:
-            continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not made yet (or under a file, which creating it reports)
         mine = path == top or top in path.parents
         mode = stat.S_IMODE(info.st_mode)
         if mine and info.st_uid != uid:

@@ -267,6 +267,7 @@ def _build_into_cache(lmax: int, reason: str) -> Path:
     from e3gen.build import build
 
     root = store.cache_root()
+    store.require_private_folder(root, store.cache_base(), store.cache_setting())  # what exists already
     _make_private_folders(root)
     store.require_private_folder(root, store.cache_base(), store.cache_setting())
     print(f"e3gen: {reason}; building lmax={lmax} into {root} (once)...", file=sys.stderr, flush=True)

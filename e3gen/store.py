@@ -221,12 +221,21 @@ def _staging_is_stale(folder: Path, now: float) -> bool:
 
 
 def remove_stale_staging(root: Path) -> List[Path]:
-    """Remove what killed builds left in `root`: `.lmax<L>.partial-*` staging folders whose process
-    is gone (or older than any build's install step), and `.lmax<L>.old-*` retired builds."""
+    """Clean up after killed builds in `root`: remove `.lmax<L>.partial-*` staging folders whose
+    process is gone (or older than any build's install step) and `.lmax<L>.old-*` retired builds,
+    except that a retired build whose `lmax<L>` is missing (a build killed between its two renames)
+    is renamed back into place. Returns the folders removed."""
     removed = []
     now = time.time()
-    for folder in sorted(Path(root).glob(".lmax*")):
-        if ".old-" in folder.name or (".partial-" in folder.name and _staging_is_stale(folder, now)):
+    with locked(Path(root), exclusive=True):  # install_build renames under this lock: no live gap is seen
+        for folder in sorted(Path(root).glob(".lmax*")):
+            if ".old-" in folder.name:
+                target = Path(root) / folder.name[1:].split(".old-", 1)[0]
+                if not target.exists():
+                    os.rename(folder, target)
+                    continue
+            elif ".partial-" not in folder.name or not _staging_is_stale(folder, now):
+                continue
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

@@ -385,3 +385,19 @@ def test_bench_refuses_bad_options_before_running(argv, message, capsys):
         bench_main(["--cases", "d", "--small", "--repeats", "1", *argv])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_data_tables_compile_per_name_and_equal_the_whole_module(tmp_path):
+    """`tables.py` holds only `NAME = <literal>` statements: each compiles when first read (the
+    harmonics' recursion table without the Clebsch-Gordan table), with the same values as executing
+    the whole file; modules with code (coupling.py) are not split."""
+    build = loader.import_build(_copy_shipped(tmp_path))
+    tables = build.tables
+    steps = tables.SPHERICAL_HARMONICS_STEPS
+    assert "CLEBSCH_GORDAN" not in vars(tables)
+    whole = {}
+    exec(compile((SHIPPED / "tables.py").read_text(), "tables.py", "exec"), whole)
+    assert steps == whole["SPHERICAL_HARMONICS_STEPS"]
+    assert tables.CLEBSCH_GORDAN == whole["CLEBSCH_GORDAN"] and tables.SO3_GENERATORS == whole["SO3_GENERATORS"]
+    assert loader._split_data_module((SHIPPED / "coupling.py").read_text())[1] == {}
+    assert loader._split_data_module("X = 1\ndef f():\n    return X\n")[1] == {}

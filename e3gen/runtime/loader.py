@@ -95,12 +95,18 @@ class LoadedBuild:
         module.__package__ = module_name if is_package else self.package_name
         if is_package:
             module.__path__ = []  # nothing beside the verified files is importable from the build
-        code = compile(source, origin, "exec", dont_inherit=True)
+        text = source.decode()
         # inspect and TorchScript read source through linecache: give them the verified text
         # (an entry without mtime is never re-read from disk).
-        linecache.cache[origin] = (len(source), None, source.decode().splitlines(True), origin)
+        linecache.cache[origin] = (len(source), None, text.splitlines(True), origin)
         sys.modules[module_name] = module
-        exec(code, module.__dict__)
+        header, assignments = _split_data_module(text)
+        if assignments:
+            exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
+            module.__getattr__ = _LazyAssignments(module, text, assignments)
+            module.__dict__.setdefault("__all__", sorted(assignments))  # `import *` reads them all
+        else:
+            exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
         return module
 
     @property
@@ -137,6 +143,54 @@ class LoadedBuild:
 
     def __repr__(self) -> str:
         return f"LoadedBuild(lmax={self.lmax}, path={str(self.path)!r})"
+
+
+_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*) = ", re.M)
+_TOP_LEVEL_LINE = re.compile(r"^[^\s)\]}#]", re.M)
+
+
+def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]]]:
+    """(header, {NAME: (start, end, line)}) for a data module: a docstring or other header, then
+    only top-level `NAME = <literal>` statements (as in the generated `tables.py`); else (text, {}).
+
+    Each assignment is compiled when its name is first read (`_LazyAssignments`), so a model that
+    needs the harmonics' recursion table never compiles the Clebsch-Gordan table beside it (19 MB of
+    source at lmax 12). Anything else at top level after the header (a def, an import) keeps the
+    module eager: the split is only ever used where it cannot change what the module does.
+    """
+    starts = [m.start() for m in _ASSIGNMENT.finditer(text)]
+    if not starts or re.search(r"^(async def|def|class) ", text[:starts[0]], re.M):
+        return text, {}
+    bounds = starts + [len(text)]
+    assignments = {}
+    for start, end in zip(bounds, bounds[1:]):
+        chunk = text[start:end]
+        if len(_TOP_LEVEL_LINE.findall(chunk)) != 1:
+            return text, {}
+        name = _ASSIGNMENT.match(chunk)[1]
+        if name in assignments:
+            return text, {}
+        assignments[name] = (start, end, text.count("\n", 0, start))
+    return text[:starts[0]], assignments
+
+
+class _LazyAssignments:
+    """A data module's `__getattr__`: compiles `NAME = ...` from the verified text on first read."""
+
+    def __init__(self, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]]):
+        self._module, self._text, self._assignments = module, text, assignments
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str):
+        if name not in self._assignments:
+            raise AttributeError(f"module {self._module.__name__!r} has no attribute {name!r}")
+        with self._lock:
+            if name not in vars(self._module):
+                start, end, line = self._assignments[name]
+                # Padded with the newlines before it, so tracebacks and inspect see the file's line numbers.
+                code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
+                exec(code, vars(self._module))
+        return vars(self._module)[name]
 
 
 # --- where builds come from ----------------------------------------------------------------------

@@ -26,8 +26,14 @@ def _cmd_info(args) -> int:
     import e3gen
     from e3gen import store
 
+    from e3gen.runtime.loader import build_dir
+
     print(f"e3gen {e3gen.__version__}")
-    for label, root in (("shipped", store.shipped_root()), ("cache", store.cache_root())):
+    failed = False  # a shipped or pointed-at build that fails is an error at runtime: exit 1
+    roots = [("shipped", store.shipped_root()), ("cache", store.cache_root())]
+    if build_dir() is not None:
+        roots.insert(0, ("E3GEN_BUILD_DIR", build_dir()))
+    for label, root in roots:
         builds = store.list_builds(root)
         print(f"{label} builds in {root}:" if builds else f"{label} builds in {root}: none")
         for path in builds:
@@ -41,7 +47,8 @@ def _cmd_info(args) -> int:
             print(f"  lmax={status.lmax:<3} {status.describe():<8} {detail}")
             if not status.ok:
                 print(f"           rebuild with: {store.rebuild_command(path, status.lmax)}")
-    return 0
+                failed = failed or label != "cache"
+    return 1 if failed else 0
 
 
 def _cmd_demo(args) -> int:

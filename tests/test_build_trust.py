@@ -401,3 +401,9 @@ def test_data_tables_compile_per_name_and_equal_the_whole_module(tmp_path):
     assert tables.CLEBSCH_GORDAN == whole["CLEBSCH_GORDAN"] and tables.SO3_GENERATORS == whole["SO3_GENERATORS"]
     assert loader._split_data_module((SHIPPED / "coupling.py").read_text())[1] == {}
     assert loader._split_data_module("X = 1\ndef f():\n    return X\n")[1] == {}
+
+
+def test_info_exits_nonzero_when_the_shipped_build_fails(tmp_path, monkeypatch, fresh_cache, capsys):
+    _shipped_without_manifest(tmp_path, monkeypatch)
+    assert cli_main(["info"]) == 1
+    assert "no manifest.json" in capsys.readouterr().out

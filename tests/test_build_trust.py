@@ -76,8 +76,9 @@ def test_the_package_import_of_the_shipped_build_ignores_a_forged_pyc(tmp_path):
     _forge_pyc(target)
     code = (
         "from pathlib import Path; import torch\n"
-        "from e3gen import store\n"
+        "from e3gen import store; import e3gen.generated\n"
         f"store.shipped_root = lambda: Path({str(generated)!r})\n"
+        f"e3gen.generated.__path__[:] = [{str(generated)!r}]  # as if installed there\n"
         "from e3gen.generated.lmax3 import coupling\n"
         "print(coupling.coupling_0_1_1(torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64))[0, 0].item())\n"
     )

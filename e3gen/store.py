@@ -209,8 +209,10 @@ def _staging_is_stale(folder: Path, now: float) -> bool:
     # `.lmax3.partial-<host>_<pid>-<random>`; older builds named them `.lmax3.partial-<random>`.
     owner = folder.name.split(".partial-", 1)[1].rsplit("-", 1)[0] if ".partial-" in folder.name else ""
     host, _, pid = owner.rpartition("_")
-    if host != _host() or not pid.isdigit():
-        return False  # another machine's build (a shared folder): only its age tells
+    if host != _host() or not pid.isdigit() or os.name == "nt":
+        # Another machine's build (a shared folder): only its age tells. (On Windows os.kill(pid, 0)
+        # would terminate the process, not probe it.)
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -100,7 +100,8 @@ class LoadedBuild:
         # (an entry without mtime is never re-read from disk).
         linecache.cache[origin] = (len(source), None, text.splitlines(True), origin)
         sys.modules[module_name] = module
-        header, assignments = _split_data_module(text)
+        # A package's __getattr__ serves its submodules, so its own names are compiled now.
+        header, assignments = (text, {}) if is_package else _split_data_module(text)
         if assignments:
             exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
             module.__getattr__ = _LazyAssignments(module, text, assignments)

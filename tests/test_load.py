@@ -78,16 +78,21 @@ def test_convolution_soak_keeps_memory_flat():
         conv.zero_grad(set_to_none=True)
         assert torch.isfinite(forces).all()
 
-    for n in (2, 24, 17):  # warm-up: every code path and the largest graph
-        step(n)
-    tensors = _live_tensors()
-    quarter_rss = None
-    for i, n in enumerate(sizes):
-        step(n)
-        if i % 100 == 0:
-            assert _live_tensors() == tensors, f"live tensors grew after {i + 1} calls"
-        if i == calls // 4:
-            quarter_rss = _rss_bytes()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny graphs: threads only contend on a shared machine
+    try:
+        for n in (2, 24, 17):  # warm-up: every code path and the largest graph
+            step(n)
+        tensors = _live_tensors()
+        quarter_rss = None
+        for i, n in enumerate(sizes):
+            step(n)
+            if i % 100 == 0:
+                assert _live_tensors() == tensors, f"live tensors grew after {i + 1} calls"
+            if i == calls // 4:
+                quarter_rss = _rss_bytes()
+    finally:
+        torch.set_num_threads(threads)
     assert _live_tensors() == tensors
     growth = _rss_bytes() - quarter_rss
     print(f"soak: {calls} calls, {tensors} live tensors throughout, RSS {_rss_bytes() / 2**20:.0f} MB, "

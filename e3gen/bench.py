@@ -172,6 +172,25 @@ def allocator() -> str:
     return "glibc malloc (default)"
 
 
+BACKENDS = ("eager", "compiled")
+
+
+def _check_arguments(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse (exit 2, with usage) what would run wrongly or fail late: an unknown backend was
+    silently run eagerly and labelled with its name; --repeats 0 failed with StatisticsError."""
+    unknown = [b.strip() for b in args.backends.split(",") if b.strip() not in BACKENDS]
+    if unknown:
+        parser.error(f"--backends {args.backends!r}: unknown {', '.join(map(repr, unknown))}; "
+                     f"choose from {', '.join(BACKENDS)} (comma-separated, e.g. --backends eager,compiled)")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1 (timed runs per measurement), got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads} (leave it out for torch's choice)")
+    unknown_cases = sorted(set(args.cases) - set(workloads()))
+    if unknown_cases or not args.cases:
+        parser.error(f"--cases {args.cases!r}: choose one or more of {''.join(workloads())}, e.g. --cases ab")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="e3gen bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'a' or 'abcd' (default)")
@@ -199,6 +218,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     import e3gen
 
+    _check_arguments(p, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     # Every case compiles new module instances whose forward shares one code object (in both

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,7 @@ from e3gen.symbolic.clebsch_gordan import real_clebsch_gordan
 from e3gen.symbolic.so3 import so3_generators
 from e3gen.symbolic.spherical_harmonics import spherical_harmonics_polynomials
 
-# Beyond this the exact derivation takes minutes and e3nn stops too (its harmonics end at 11).
-MAX_LMAX = 12
+MAX_LMAX = store.MAX_LMAX
 
 
 class BuildArgumentError(ValueError):
@@ -140,6 +140,11 @@ def build(
     kept as it is. With `check`, nothing is written: the report lists the files that would change.
     """
     lmax = validate_lmax(lmax)
+    if out is not None and (not str(out).strip() or "\0" in str(out)):
+        raise BuildArgumentError(
+            f"--out {str(out)!r} is not a folder name: give the folder that should receive lmax<L>/, e.g. "
+            "--out ./e3gen-builds (leave --out out to rebuild the shipped build)"
+        )
     root = Path(out) if out is not None else store.shipped_root()
     target = root / store.build_dirname(lmax)
     _check_writable(root, check)
@@ -151,8 +156,7 @@ def build(
         report.certificate = existing.manifest["certificate"]
         report.ir_sha256 = existing.manifest["ir_sha256"]
         report.files = {p.name: p.stat().st_size for p in target.iterdir() if p.is_file()}
-        progress(f"{target} is up to date (use --force to rebuild)")
-        return report
+        return report  # the caller says so (report.written is False): once, not also as progress
     if existing is not None and not existing.ok and not check:
         progress(f"replacing the build at {target}: {existing.describe()}")
 
@@ -191,8 +195,14 @@ def _check_writable(root: Path, check: bool) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise BuildArgumentError(f"--out {root}: {probe} is a file, not a folder; choose a folder for --out")
+    fix = "choose a writable folder with --out, or set E3GEN_CACHE_DIR and let e3gen build on demand"
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise BuildArgumentError(
-            f"cannot write to {root} ({probe} is not writable); choose a writable folder with --out, "
-            "or set E3GEN_CACHE_DIR and let e3gen build on demand"
-        )
+        raise BuildArgumentError(f"cannot write to {root} ({probe} is not writable); {fix}")
+    # access() says yes to root everywhere (even /proc and /sys): create the folder and a file in it
+    # now, not after minutes of derivation.
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        raise BuildArgumentError(f"cannot write to {root} ({error.strerror or error}); {fix}") from None

@@ -11,8 +11,9 @@ from typing import List, Optional
 def _cmd_build(args) -> int:
     from e3gen.build import build
 
-    report = build(args.lmax, Path(args.out) if args.out else None, force=args.force, check=args.check)
-    print(report.format() if report.stage_seconds else f"up to date: {report.path}")
+    # `--out ""` is a mistake to report, not the default folder (build() refuses it).
+    report = build(args.lmax, args.out, force=args.force, check=args.check)
+    print(report.format() if report.stage_seconds else f"up to date: {report.path} (use --force to rebuild)")
     if args.check:
         if report.differences:
             print(f"check FAILED: {report.path} differs from a fresh build:", *report.differences, sep="\n  ")
@@ -25,8 +26,14 @@ def _cmd_info(args) -> int:
     import e3gen
     from e3gen import store
 
+    from e3gen.runtime.loader import build_dir
+
     print(f"e3gen {e3gen.__version__}")
-    for label, root in (("shipped", store.shipped_root()), ("cache", store.cache_root())):
+    failed = False  # a shipped or pointed-at build that fails is an error at runtime: exit 1
+    roots = [("shipped", store.shipped_root()), ("cache", store.cache_root())]
+    if build_dir() is not None:
+        roots.insert(0, ("E3GEN_BUILD_DIR", build_dir()))
+    for label, root in roots:
         builds = store.list_builds(root)
         print(f"{label} builds in {root}:" if builds else f"{label} builds in {root}: none")
         for path in builds:
@@ -40,7 +47,8 @@ def _cmd_info(args) -> int:
             print(f"  lmax={status.lmax:<3} {status.describe():<8} {detail}")
             if not status.ok:
                 print(f"           rebuild with: {store.rebuild_command(path, status.lmax)}")
-    return 0
+                failed = failed or label != "cache"
+    return 1 if failed else 0
 
 
 def _cmd_demo(args) -> int:
@@ -57,7 +65,10 @@ def _lmax(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    import e3gen
+
     p = argparse.ArgumentParser(prog="e3gen", description="Compiler for E(3)-equivariant kernels (e3nn conventions).")
+    p.add_argument("--version", action="version", version=f"e3gen {e3gen.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="derive, verify and generate the kernels for one lmax")

@@ -10,9 +10,14 @@ IR, of the templates and of the compiler's own source, one sha256 per file, and 
 * `verify_build` is what the runtime calls before importing anything: it recomputes every file
   hash and compares the recorded compiler and template hashes with the running e3gen, so edited,
   corrupt or stale builds are refused with the command that rebuilds them.
-* Builds are searched for in the shipped package (`e3gen.generated`) and then in the user cache:
-  `$E3GEN_CACHE_DIR`, else `$XDG_CACHE_HOME/e3gen`, else `~/.cache/e3gen`, in a folder per e3gen
-  version.
+* Builds are searched for in the build folder the user points at (`$E3GEN_BUILD_DIR`, or
+  `e3gen.runtime.loader.use_build_dir`), then in the shipped package (`e3gen.generated`), then in
+  the user cache: `$E3GEN_CACHE_DIR`, else `$XDG_CACHE_HOME/e3gen`, else `~/.cache/e3gen`, in a
+  folder per e3gen version and compiler (`<version>/<key>`, the key a hash of the compiler and
+  template sources), so that two checkouts of one version that differ keep a build each.
+* Code is imported from the cache only if the cache is private (`require_private_folder`): owned by
+  the current user and not writable by group or others, as ssh asks of its keys. A folder that
+  others can write to lets them plant a build whose manifest matches.
 
 This module never imports sympy or torch.
 """
@@ -24,7 +29,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import stat
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +42,11 @@ import e3gen
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+# Beyond this the exact derivation takes minutes and e3nn stops too (its harmonics end at 11).
+MAX_LMAX = 12
+# A staging folder lives only while one build writes its files (seconds); one older than this, or
+# whose process on this host is gone, was left by a killed build.
+STALE_STAGING_SECONDS = 15 * 60
 # Sources whose change can change what a build contains; a build made by other sources is stale.
 COMPILER_SOURCES = ("symbolic", "ir", "codegen", "build.py", "store.py")
 
@@ -53,13 +66,32 @@ def shipped_root() -> Path:
     return Path(next(iter(e3gen.generated.__path__)))
 
 
-def cache_root() -> Path:
-    """The user cache for builds made on demand, one subfolder per e3gen version."""
+def cache_base() -> Path:
+    """The user cache folder: `$E3GEN_CACHE_DIR`, else `$XDG_CACHE_HOME/e3gen`, else `~/.cache/e3gen`."""
     if os.environ.get("E3GEN_CACHE_DIR"):
-        base = Path(os.environ["E3GEN_CACHE_DIR"])
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "e3gen"
-    return base / e3gen.__version__
+        return Path(os.environ["E3GEN_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "e3gen"
+
+
+def cache_setting() -> str:
+    """How the user chose the cache folder, for error messages (names the variable to change)."""
+    if os.environ.get("E3GEN_CACHE_DIR"):
+        return f"E3GEN_CACHE_DIR={os.environ['E3GEN_CACHE_DIR']}"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return f"XDG_CACHE_HOME={os.environ['XDG_CACHE_HOME']} (set E3GEN_CACHE_DIR to choose another folder)"
+    return f"the default {cache_base()} (set E3GEN_CACHE_DIR to choose another folder)"
+
+
+def compiler_key() -> str:
+    """Short hash of what makes two e3gen installs of one version build differently."""
+    from e3gen.codegen.render import template_sha256
+
+    return sha256_bytes(f"{compiler_sha256()}\0{template_sha256()}".encode())[:16]
+
+
+def cache_root() -> Path:
+    """The user cache for builds made on demand: one subfolder per e3gen version and compiler key."""
+    return cache_base() / e3gen.__version__ / compiler_key()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -120,14 +152,21 @@ def locked(folder: Path, exclusive: bool) -> Iterator[None]:
 
 
 def install_build(root: Path, lmax: int, files: Dict[str, bytes]) -> Path:
-    """Write `files` as `root/lmax<L>/` atomically, replacing any previous build there."""
+    """Write `files` as `root/lmax<L>/` atomically, replacing any previous build there.
+
+    Staging folders left by killed builds (any lmax) are removed first, see `remove_stale_staging`.
+    Folders and files are never writable by group or others (whatever the umask), so that the
+    cache stays private (`require_private_folder`).
+    """
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(root)
     target = root / build_dirname(lmax)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=root))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{_owner_tag()}-", dir=root))
     try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a build is not
+        os.chmod(staging, 0o755 & ~_umask())  # mkdtemp makes it private; a build is readable
         for name, data in files.items():
             with open(staging / name, "wb") as handle:
+                os.chmod(handle.fileno(), 0o644 & ~_umask())
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -149,6 +188,133 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _owner_tag() -> str:
+    """`<host>_<pid>`: who is writing a staging folder, so that others can tell when it is abandoned."""
+    return f"{_host()}_{os.getpid()}"
+
+
+def _staging_is_stale(folder: Path, now: float) -> bool:
+    try:
+        age = now - folder.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > STALE_STAGING_SECONDS:
+        return True
+    # `.lmax3.partial-<host>_<pid>-<random>`; older builds named them `.lmax3.partial-<random>`.
+    owner = folder.name.split(".partial-", 1)[1].rsplit("-", 1)[0] if ".partial-" in folder.name else ""
+    host, _, pid = owner.rpartition("_")
+    if host != _host() or not pid.isdigit() or os.name == "nt":
+        # Another machine's build (a shared folder): only its age tells. (On Windows os.kill(pid, 0)
+        # would terminate the process, not probe it.)
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def remove_stale_staging(root: Path) -> List[Path]:
+    """Clean up after killed builds in `root`: remove `.lmax<L>.partial-*` staging folders whose
+    process is gone (or older than any build's install step) and `.lmax<L>.old-*` retired builds,
+    except that a retired build whose `lmax<L>` is missing (a build killed between its two renames)
+    is renamed back into place. Returns the folders removed."""
+    removed = []
+    now = time.time()
+    with locked(Path(root), exclusive=True):  # install_build renames under this lock: no live gap is seen
+        for folder in sorted(Path(root).glob(".lmax*")):
+            if ".old-" in folder.name:
+                target = Path(root) / folder.name[1:].split(".old-", 1)[0]
+                if not target.exists():
+                    os.rename(folder, target)
+                    continue
+            elif ".partial-" not in folder.name or not _staging_is_stale(folder, now):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+class UntrustedFolderError(BuildError):
+    """A folder code would be imported from (or built into) that other users can write to."""
+
+
+def require_private_folder(folder: Path, top: Path, setting: str) -> None:
+    """Refuse `folder` unless it and every folder between it and `top` (inclusive) are owned by the
+    current user and not writable by group or others, and every folder above `top` is owned by the
+    user or root and, if others can write to it, sticky (like /tmp). `setting` names how the user
+    chose the folder (for the fix). A no-op where POSIX ownership does not exist (Windows).
+    """
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows
+        return
+    uid = os.getuid()
+    folder, top = Path(folder).absolute(), Path(top).absolute()
+    chain = [folder, *folder.parents]
+    for path in chain:
+        try:
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not made yet (or under a file, which creating it reports)
+        mine = path == top or top in path.parents
+        mode = stat.S_IMODE(info.st_mode)
+        if mine and info.st_uid != uid:
+            problem = f"it is owned by uid {info.st_uid}, not by you (uid {uid})"
+            fix = f"use a folder of your own ({setting})"
+        elif mine and mode & 0o022:
+            problem = f"it is writable by {'group and others' if mode & 0o022 == 0o022 else 'group' if mode & 0o020 else 'others'} (mode {mode:o})"
+            fix = f"chmod go-w {path}"
+        elif not mine and info.st_uid not in (uid, 0):
+            problem = f"a folder above it is owned by uid {info.st_uid}, neither you nor root"
+            fix = f"use a folder of your own ({setting})"
+        elif not mine and mode & 0o022 and not mode & stat.S_ISVTX:
+            problem = f"a folder above it is writable by others (mode {mode:o}) and not sticky"
+            fix = f"chmod go-w {path}, or use another folder ({setting})"
+        else:
+            continue
+        raise UntrustedFolderError(
+            f"refusing to use the e3gen build folder {path}: {problem}, so another user could plant code "
+            f"that e3gen would import. Fix: {fix}"
+        )
+
+
+def require_private_build(path: Path, top: Path, setting: str) -> None:
+    """`require_private_folder` for a build folder, and the same for every file in it: a file others
+    can write to could be rewritten together with the manifest."""
+    require_private_folder(path, top, setting)
+    if not hasattr(os, "getuid") or not Path(path).is_dir():  # pragma: no cover - Windows
+        return
+    for file in sorted(Path(path).iterdir()):
+        info = file.lstat()
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid != os.getuid() or mode & 0o022:
+            raise UntrustedFolderError(
+                f"refusing to use the e3gen build file {file}: owned by uid {info.st_uid} with mode {mode:o}, "
+                f"so another user could rewrite it. Fix: chmod go-w {file} (and own it), or rebuild "
+                f"into a folder of your own ({setting})"
+            )
+
+
+def read_verified(path: Path, name: str, expected_sha256: str) -> bytes:
+    """The bytes of `path/name`, read once and checked against the manifest's sha256.
+
+    The runtime compiles exactly these bytes, so what runs is what was verified (never bytecode
+    from `__pycache__`, whose validity Python judges by the source's size and mtime only).
+    """
+    data = (Path(path) / name).read_bytes()
+    if sha256_bytes(data) != expected_sha256:
+        raise BuildError(
+            f"refusing to load the e3gen build at {path}: {name} changed after it was verified "
+            f"(sha256 differs from {MANIFEST}). Rebuild it with: {rebuild_command(Path(path), _lmax_of(Path(path)))}"
+        )
+    return data
 
 
 @dataclass

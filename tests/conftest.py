@@ -9,7 +9,9 @@ prints the run's seed in the header and on failure, and `--e3gen-seed N` (or `--
 as .ci/run passes) repeats a run exactly.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -26,9 +28,10 @@ settings.register_profile(
 settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=500)
 settings.load_profile(os.environ.get("E3GEN_HYPOTHESIS_PROFILE", "ci"))
 
-# Builds made on demand during the tests go to a private cache, never the user's.
-_SESSION_CACHE = tempfile.mkdtemp(prefix="e3gen-test-cache-")
-os.environ.setdefault("E3GEN_CACHE_DIR", _SESSION_CACHE)
+# Builds made on demand during the tests go to a private cache, never the user's, removed at exit.
+if not os.environ.get("E3GEN_CACHE_DIR"):
+    os.environ["E3GEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="e3gen-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["E3GEN_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_report_header(config):

@@ -80,6 +80,7 @@ def _wigner_D_of_rotation(l: int, R: torch.Tensor) -> torch.Tensor:
     batch = R.shape[:-2]
     if l == 0:
         return R.new_ones(*batch, 1, 1)
+    load_kernels(l)  # one build that covers every step below (and the limit checked before any)
     d = R
     for j in range(2, l + 1):
         c = wigner_3j(j - 1, 1, j, dtype=R.dtype, device=R.device).reshape((2 * j - 1) * 3, 2 * j + 1)

@@ -1,40 +1,127 @@
 """Find, verify and import the generated kernels a computation needs.
 
-`load_kernels(lmax)` returns a build that covers lmax: the smallest shipped build with L >= lmax
-(`e3gen.generated.lmax<L>`), else the smallest such build in the user cache, else it builds lmax
-into the cache first (once, with a message, as OpenEquivariance does for its JIT kernels).
-Every build is checked against its manifest before anything in it is imported; an edited,
-corrupt or stale build raises `BuildError` naming the command that rebuilds it.
+`load_kernels(lmax)` returns a build that covers lmax: the smallest build with L >= lmax in the
+build folder the user points at (`$E3GEN_BUILD_DIR`, or `use_build_dir(folder)`), else in the
+shipped package (`e3gen.generated.lmax<L>`), else in the user cache, else it builds lmax into the
+cache first (once, with a message, as OpenEquivariance does for its JIT kernels). A shipped or
+pointed-at build that fails verification is an error, never skipped for another one.
+
+Trust: every build is checked against its manifest before anything in it runs, and what runs is
+compiled here from the very bytes that were hashed (never `__pycache__` bytecode, which Python
+trusts on the source's size and mtime alone). Builds outside the shipped package load only from
+folders that are private to the current user (`store.require_private_build`). An edited, corrupt
+or stale build raises `BuildError` naming the command that rebuilds it.
+
+Laziness: a build's modules are compiled when first used (`LoadedBuild.module`), so a model that
+needs only the harmonics of an lmax-12 build never compiles its coupling kernels.
+
+Importing a build as a package, `from e3gen.generated.lmax3 import coupling`, goes through the
+same checks: `e3gen.generated` installs `GeneratedBuildFinder`, which maps `e3gen.generated.lmax<L>`
+to the lmax-L build found as above (built into the cache if there is none).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.abc
+import importlib.machinery
+import linecache
+import os
+import re
 import sys
 import threading
 import time
-from dataclasses import dataclass
+import types
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from e3gen import store
 from e3gen.runtime.checked_kernels import checked_coupling, checked_harmonics_step
 from e3gen.store import BuildError
 
-_loaded: Dict[int, "LoadedBuild"] = {}
-_lock = threading.Lock()
+BUILD_DIR_VARIABLE = "E3GEN_BUILD_DIR"
+
+_loaded: Dict[int, "LoadedBuild"] = {}  # lmax asked for -> the build that covers it
+_by_path: Dict[Path, "LoadedBuild"] = {}  # build folder -> its imported build (one per folder)
+_lock = threading.RLock()
+_build_dir_override: Optional[Path] = None
 
 
-@dataclass(frozen=True)
 class LoadedBuild:
-    """The imported modules of one verified build."""
+    """One verified build: its package module now, its other modules compiled on first use."""
 
-    lmax: int
-    path: Path
-    spherical_harmonics: ModuleType
-    coupling: ModuleType
-    tables: ModuleType
+    def __init__(self, lmax: int, path: Path, package_name: str, file_sha256: Dict[str, str]):
+        self.lmax = lmax
+        self.path = path
+        self.package_name = package_name
+        self._file_sha256 = dict(file_sha256)
+        self._modules: Dict[str, ModuleType] = {}
+        self._module_lock = threading.RLock()
+        self.package = self._exec("__init__", package_name, is_package=True)
+        self.package._e3gen_build = self
+        self.package.__getattr__ = self._package_getattr
+
+    @property
+    def module_names(self) -> List[str]:
+        return sorted(name[:-3] for name in self._file_sha256 if name.endswith(".py") and name != "__init__.py")
+
+    def module(self, name: str) -> ModuleType:
+        """The build's module `name` (e.g. "coupling"), compiled from its verified bytes on first use."""
+        module = self._modules.get(name)
+        if module is not None:
+            return module
+        if name not in self.module_names:
+            raise AttributeError(f"the lmax={self.lmax} build at {self.path} has no module {name!r} "
+                                 f"(it has {', '.join(self.module_names)})")
+        with self._module_lock:
+            if name not in self._modules:
+                module = self._exec(name, f"{self.package_name}.{name}", is_package=False)
+                setattr(self.package, name, module)
+                self._modules[name] = module
+        return self._modules[name]
+
+    def _package_getattr(self, name: str):
+        if name in self.module_names:
+            return self.module(name)
+        raise AttributeError(f"module {self.package_name!r} has no attribute {name!r}")
+
+    def _exec(self, name: str, module_name: str, is_package: bool) -> ModuleType:
+        filename = f"{name}.py"
+        with store.locked(self.path.parent, exclusive=False):  # never between a rebuild's two renames
+            source = store.read_verified(self.path, filename, self._file_sha256[filename])
+        origin = str(self.path / filename)
+        module = types.ModuleType(module_name)
+        module.__file__ = origin
+        module.__spec__ = importlib.machinery.ModuleSpec(module_name, None, origin=origin, is_package=is_package)
+        module.__package__ = module_name if is_package else self.package_name
+        if is_package:
+            module.__path__ = []  # nothing beside the verified files is importable from the build
+        text = source.decode()
+        # inspect and TorchScript read source through linecache: give them the verified text
+        # (an entry without mtime is never re-read from disk).
+        linecache.cache[origin] = (len(source), None, text.splitlines(True), origin)
+        sys.modules[module_name] = module
+        # A package's __getattr__ serves its submodules, so its own names are compiled now.
+        header, assignments = (text, {}) if is_package else _split_data_module(text)
+        if assignments:
+            exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
+            module.__getattr__ = _LazyAssignments(module, text, assignments)
+            module.__dict__.setdefault("__all__", sorted(assignments))  # `import *` reads them all
+        else:
+            exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
+        return module
+
+    @property
+    def spherical_harmonics(self) -> ModuleType:
+        return self.module("spherical_harmonics")
+
+    @property
+    def coupling(self) -> ModuleType:
+        return self.module("coupling")
+
+    @property
+    def tables(self) -> ModuleType:
+        return self.module("tables")
 
     # The accessors return the kernels with their input sizes checked (see checked_kernels); the
     # unchecked ones are in the modules' tables and at each wrapper's __wrapped__.
@@ -59,66 +146,189 @@ class LoadedBuild:
     def clebsch_gordan_rows(self, l1: int, l2: int, l3: int) -> Tuple[Tuple[int, int, int, float], ...]:
         return self.tables.CLEBSCH_GORDAN[(l1, l2, l3)]
 
-
-def _import_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # TorchScript and inspect find the source through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    def __repr__(self) -> str:
+        return f"LoadedBuild(lmax={self.lmax}, path={str(self.path)!r})"
 
 
-def import_build(path: Path) -> LoadedBuild:
-    """Verify the build folder at `path` and import its modules."""
-    path = Path(path)
-    with store.locked(path.parent, exclusive=False):
-        status = store.require_valid(path)
-        is_shipped = path.parent.resolve() == store.shipped_root().resolve()
-        package = f"e3gen.generated.{path.name}" if is_shipped else f"e3gen._cached_builds.{path.name}"
-        modules = {
-            name: _import_module(path / f"{name}.py", f"{package}.{name}")
-            for name in ("spherical_harmonics", "coupling", "tables")
-        }
-    return LoadedBuild(status.lmax, path, **modules)
+_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*) = ", re.M)
+_TOP_LEVEL_LINE = re.compile(r"^[^\s)\]}#]", re.M)
 
 
-def _find(root: Path, lmax: int) -> Optional[Path]:
+def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]]]:
+    """(header, {NAME: (start, end, line)}) for a data module: a docstring or other header, then
+    only top-level `NAME = <literal>` statements (as in the generated `tables.py`); else (text, {}).
+
+    Each assignment is compiled when its name is first read (`_LazyAssignments`), so a model that
+    needs the harmonics' recursion table never compiles the Clebsch-Gordan table beside it (19 MB of
+    source at lmax 12). Anything else at top level after the header (a def, an import) keeps the
+    module eager: the split is only ever used where it cannot change what the module does.
+    """
+    starts = [m.start() for m in _ASSIGNMENT.finditer(text)]
+    if not starts or re.search(r"^(async def|def|class) ", text[:starts[0]], re.M):
+        return text, {}
+    bounds = starts + [len(text)]
+    assignments = {}
+    for start, end in zip(bounds, bounds[1:]):
+        chunk = text[start:end]
+        if len(_TOP_LEVEL_LINE.findall(chunk)) != 1:
+            return text, {}
+        name = _ASSIGNMENT.match(chunk)[1]
+        if name in assignments:
+            return text, {}
+        assignments[name] = (start, end, text.count("\n", 0, start))
+    return text[:starts[0]], assignments
+
+
+class _LazyAssignments:
+    """A data module's `__getattr__`: compiles `NAME = ...` from the verified text on first read."""
+
+    def __init__(self, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]]):
+        self._module, self._text, self._assignments = module, text, assignments
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str):
+        if name not in self._assignments:
+            raise AttributeError(f"module {self._module.__name__!r} has no attribute {name!r}")
+        with self._lock:
+            if name not in vars(self._module):
+                start, end, line = self._assignments[name]
+                # Padded with the newlines before it, so tracebacks and inspect see the file's line numbers.
+                code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
+                exec(code, vars(self._module))
+        return vars(self._module)[name]
+
+
+# --- where builds come from ----------------------------------------------------------------------
+
+
+def use_build_dir(folder) -> None:
+    """Load builds from `folder` (holding `lmax<L>/` subfolders, as `e3gen build --out folder`
+    writes them) before the shipped and cached ones; `None` goes back to `$E3GEN_BUILD_DIR`.
+    Builds loaded so far are forgotten, so the next computation loads from the new folder."""
+    global _build_dir_override
+    with _lock:
+        _build_dir_override = None if folder is None else Path(folder)
+        clear_loaded()
+
+
+def build_dir() -> Optional[Path]:
+    """The build folder the user points at: `use_build_dir`'s, else `$E3GEN_BUILD_DIR`, else None."""
+    if _build_dir_override is not None:
+        return _build_dir_override
+    value = os.environ.get(BUILD_DIR_VARIABLE)
+    return Path(value) if value else None
+
+
+def _build_dir_setting() -> str:
+    if _build_dir_override is not None:
+        return f"use_build_dir({str(_build_dir_override)!r})"
+    return f"{BUILD_DIR_VARIABLE}={os.environ.get(BUILD_DIR_VARIABLE)}"
+
+
+def _roots() -> List[Tuple[str, Path]]:
+    folder = build_dir()
+    roots = []
+    if folder is not None:
+        if not folder.is_dir():
+            raise BuildError(
+                f"{_build_dir_setting()} is not a folder: point it at a folder that `e3gen build --lmax L --out FOLDER` "
+                f"wrote, or unset {BUILD_DIR_VARIABLE}"
+            )
+        roots.append(("build folder", folder))
+    return roots + [("shipped", store.shipped_root()), ("cache", store.cache_root())]
+
+
+def _is_build_folder(path: Path) -> bool:
+    """A build, or what is left of one (a build with its manifest deleted is refused, not skipped)."""
+    return (path / store.MANIFEST).exists() or any(path.glob("*.py"))
+
+
+def _find(root: Path, lmax: int, exact: bool) -> Optional[Path]:
     for candidate in store.list_builds(root):
-        if int(candidate.name[4:]) >= lmax and (candidate / store.MANIFEST).exists():
+        found = int(candidate.name[4:])
+        if (found == lmax if exact else found >= lmax) and _is_build_folder(candidate):
             return candidate
     return None
 
 
-def load_kernels(lmax: int) -> LoadedBuild:
-    """A verified build with L >= lmax: shipped, cached, or built into the cache now."""
+def _check_lmax(lmax, what: str) -> int:
     if isinstance(lmax, bool) or not isinstance(lmax, int) or lmax < 0:
-        raise ValueError(f"load_kernels needs an integer lmax >= 0, got {lmax!r}")
+        raise ValueError(f"{what} needs an integer lmax >= 0, got {lmax!r}")
+    if lmax > store.MAX_LMAX:
+        raise ValueError(f"l={lmax} is beyond what e3gen builds (lmax <= {store.MAX_LMAX}); use smaller l")
+    return lmax
+
+
+def _resolve(lmax: int, exact: bool) -> Path:
+    for kind, root in _roots():
+        path = _find(root, lmax, exact)
+        if path is None:
+            continue
+        if kind == "cache" and store.verify_build(path).only_stale:
+            # A cached build is derived data: one made by another compiler is rebuilt, not refused.
+            # (Edited or corrupt files are still refused: that is not something to paper over.)
+            return _build_into_cache(int(path.name[4:]), f"the cached build {path} is stale")
+        return path
+    return _build_into_cache(lmax, f"no build covers lmax={lmax}" if not exact else f"no lmax={lmax} build")
+
+
+def _trust_scope(path: Path) -> Optional[Tuple[Path, str]]:
+    """(top folder, how the user chose it) for a build outside the shipped package, else None."""
+    parent = path.parent.resolve()
+    if parent == store.shipped_root().resolve():
+        return None
+    for top, setting in ((build_dir(), _build_dir_setting()), (store.cache_base(), store.cache_setting())):
+        if top is not None and (parent == top.resolve() or top.resolve() in parent.parents):
+            return top, setting
+    return path.parent, f"the folder {path.parent}"
+
+
+def import_build(path: Path) -> LoadedBuild:
+    """Verify the build folder at `path` and import it (its modules compile on first use)."""
+    path = Path(path)
+    scope = _trust_scope(path)
+    if scope is not None:
+        store.require_private_build(path, *scope)
+    with store.locked(path.parent, exclusive=False):
+        status = store.require_valid(path)
+    package = f"e3gen.generated.{path.name}" if scope is None else f"e3gen._cached_builds.{path.name}"
+    return LoadedBuild(status.lmax, path, package, status.manifest["files"])
+
+
+def _load_path(path: Path) -> LoadedBuild:
+    key = path.resolve()
+    build = _by_path.get(key)
+    if build is None:
+        build = _by_path[key] = import_build(path)
+    return build
+
+
+def load_kernels(lmax: int) -> LoadedBuild:
+    """A verified build with L >= lmax: pointed at, shipped, cached, or built into the cache now."""
+    _check_lmax(lmax, "load_kernels")
     loaded = _loaded.get(lmax)
     if loaded is not None:
         return loaded
     with _lock:
-        for existing in sorted(_loaded.values(), key=lambda b: b.lmax):
-            if existing.lmax >= lmax:
-                _loaded[lmax] = existing
-                return existing
-        path = _find(store.shipped_root(), lmax) or _find(store.cache_root(), lmax)
-        if path is None:
-            path = _build_into_cache(lmax, "no build covers lmax={}".format(lmax))
-        elif path.parent == store.cache_root() and store.verify_build(path).only_stale:
-            # A cached build is derived data: one made by another compiler is rebuilt, not refused.
-            # (Edited or corrupt files are still refused: that is not something to paper over.)
-            path = _build_into_cache(int(path.name[4:]), f"the cached build {path} is stale")
-        build = import_build(path)
-        _loaded[lmax] = build
-        return build
+        if lmax not in _loaded:
+            _loaded[lmax] = _load_path(_resolve(lmax, exact=False))
+        return _loaded[lmax]
+
+
+def load_build(lmax: int) -> LoadedBuild:
+    """The verified build of exactly this lmax (what `import e3gen.generated.lmax<L>` gives)."""
+    _check_lmax(lmax, "load_build")
+    with _lock:
+        return _load_path(_resolve(lmax, exact=True))
 
 
 def _build_into_cache(lmax: int, reason: str) -> Path:
-    from e3gen.build import MAX_LMAX, build
+    from e3gen.build import build
 
-    if lmax > MAX_LMAX:
-        raise ValueError(f"l={lmax} is beyond what e3gen builds (lmax <= {MAX_LMAX}); use smaller l")
     root = store.cache_root()
+    store.require_private_folder(root, store.cache_base(), store.cache_setting())  # what exists already
+    _make_private_folders(root)
+    store.require_private_folder(root, store.cache_base(), store.cache_setting())
     print(f"e3gen: {reason}; building lmax={lmax} into {root} (once)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     report = build(lmax, root, force=True, progress=lambda message: None)
@@ -126,7 +336,76 @@ def _build_into_cache(lmax: int, reason: str) -> Path:
     return report.path
 
 
+def _make_private_folders(root: Path) -> None:
+    """Create the cache folders that are missing, each 0o700 (mkdir's `parents` would follow the umask)."""
+    missing = []
+    probe = root
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    try:
+        if probe.exists() and not probe.is_dir():
+            raise NotADirectoryError(f"{probe} is a file")
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                pass  # another process made it meanwhile
+    except OSError as error:
+        raise BuildError(
+            f"cannot create the e3gen cache folder {root} ({error.strerror or error}); the cache is "
+            f"{store.cache_setting()}: point E3GEN_CACHE_DIR at a folder you can write to"
+        ) from None
+
+
 def clear_loaded() -> None:
     """Forget imported builds (tests use this after changing E3GEN_CACHE_DIR)."""
     with _lock:
         _loaded.clear()
+        _by_path.clear()
+        for name in [n for n in sys.modules if re.match(r"e3gen\.(generated|_cached_builds)\.lmax\d+", n)]:
+            del sys.modules[name]
+
+
+# --- `import e3gen.generated.lmax<L>` ----------------------------------------------------------------
+
+
+class GeneratedBuildFinder(importlib.abc.MetaPathFinder):
+    """Routes `e3gen.generated.lmax<L>[.module]` through `load_build`, so importing a build as a
+    package verifies it as the runtime does (and finds cache and pointed-at builds too)."""
+
+    _package = re.compile(r"e3gen\.generated\.lmax(\d+)")
+    _submodule = re.compile(r"(e3gen\.generated\.lmax\d+)\.(\w+)")
+
+    def find_spec(self, fullname, path=None, target=None):
+        match = self._package.fullmatch(fullname)
+        if match is not None:
+            return importlib.machinery.ModuleSpec(fullname, _BuildLoader(lambda: load_build(int(match[1])).package),
+                                                  is_package=True)
+        match = self._submodule.fullmatch(fullname)
+        if match is not None and match[1] in sys.modules:
+            build = getattr(sys.modules[match[1]], "_e3gen_build", None)
+            if build is not None and match[2] in build.module_names:
+                return importlib.machinery.ModuleSpec(fullname, _BuildLoader(lambda: build.module(match[2])))
+        return None
+
+
+class _BuildLoader(importlib.abc.Loader):
+    def __init__(self, make: Callable[[], ModuleType]):
+        self._make = make
+
+    def create_module(self, spec):
+        module = self._make()
+        spec.origin = module.__file__  # where the verified bytes came from, for repr and tracebacks
+        return module
+
+    def exec_module(self, module):
+        pass  # already executed from its verified bytes
+
+
+def install_import_hook() -> None:
+    """Put `GeneratedBuildFinder` first on sys.meta_path (once); `e3gen.generated` calls this."""
+    if not any(isinstance(finder, GeneratedBuildFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, GeneratedBuildFinder())

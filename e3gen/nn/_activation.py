@@ -75,11 +75,15 @@ class Activation(torch.nn.Module):
 
     def forward(self, features: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """features [..., irreps_in.dim, ...] (the irreps along ``dim``) -> the same shape."""
-        if features.dim() == 0 or features.shape[dim] != self._dim:
-            raise ValueError(
-                f"{self._name}: expected features with irreps_in.dim={self._dim} entries along dim {dim}, "
-                f"got shape {list(features.shape)}"
-            )
+        # The check reads shapes, which torch.fx.symbolic_trace cannot (MACE traces this layer);
+        # the traced graph then fails in narrow/cat on a wrong shape instead.
+        if not torch.jit.is_scripting():
+            if not isinstance(features, torch.fx.Proxy):
+                if features.dim() == 0 or features.shape[dim] != self._dim:
+                    raise ValueError(
+                        f"{self._name}: expected features with irreps_in.dim={self._dim} entries along dim {dim}, "
+                        f"got shape {list(features.shape)}"
+                    )
         output = []
         for i, act in enumerate(self.acts):
             start, length = self._slices[i]

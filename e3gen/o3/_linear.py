@@ -123,6 +123,7 @@ class Linear(torch.nn.Module):
         instructions: Optional[Sequence[Tuple[int, int]]] = None,
         biases: Union[bool, Sequence[bool]] = False,
         path_normalization: str = "element",
+        _optimize_einsums: Optional[bool] = None,  # e3nn's codegen switch: accepted, changes nothing here
     ) -> None:
         super().__init__()
         irreps_in, irreps_out = Irreps(irreps_in), Irreps(irreps_out)

@@ -268,7 +268,14 @@ class TensorProduct(torch.nn.Module):
         shared_weights: Optional[bool] = None,
         *,
         strategy: str = "auto",
+        compile_left_right: bool = True,
+        compile_right: bool = False,
+        _specialized_code: Optional[bool] = None,
+        _optimize_einsums: Optional[bool] = None,
     ) -> None:
+        # e3nn's code-generation switches are accepted so that e3nn code runs unchanged. e3gen
+        # generates its kernels ahead of time, so they change nothing: forward and right() always
+        # work (e3nn asserts in right() unless compile_right=True; code written for e3nn sets it).
         super().__init__()
         irrep_normalization = irrep_normalization or "component"
         path_normalization = path_normalization or "element"

@@ -14,22 +14,18 @@ import os
 import subprocess
 from pathlib import Path
 
+import compat_pending
 import pytest
-
 from clients.driver import MODELS, compare, relative_errors, venv_python
 
 VENVS = os.environ.get("E3GEN_CLIENT_VENVS")
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not VENVS, reason="set E3GEN_CLIENT_VENVS to the folder made by .ci/clients.sh")
+pytestmark = [
+    pytest.mark.skipif(not VENVS, reason="set E3GEN_CLIENT_VENVS to the folder made by .ci/clients.sh"),
+    # MACE and NequIP import e3nn.io.CartesianTensor at import time (see compat_pending.py).
+    pytest.mark.skipif(not compat_pending.MERGED, reason=compat_pending.REASON),
+]
 
-# --- PENDING MERGE of branch compat-api (remove this block after the merge) -------------------------
-# MACE and NequIP import e3nn.io.CartesianTensor at import time; e3gen.io (which provides it) is
-# written on branch compat-api. On a tree without it the client runs cannot import, so they skip.
-import importlib.util  # noqa: E402
-
-if importlib.util.find_spec("e3gen.io") is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="PENDING MERGE: e3gen.io (branch compat-api) provides e3nn.io.CartesianTensor")]
-# --- end PENDING MERGE --------------------------------------------------------------------------------
 
 
 def test_client_venv_runs_this_checkout():

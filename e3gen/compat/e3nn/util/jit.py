@@ -109,6 +109,14 @@ def compile(
     script_options = script_options or {}
     trace_options = trace_options or {}
 
+    # e3gen: layers whose eager forward does not script are replaced by their TorchScript twin
+    # (same tables, same numbers, shared weights; see e3gen/o3/_scriptable.py).
+    from e3gen.o3._scriptable import scriptable_twin
+
+    twin = scriptable_twin(mod)
+    if twin is not None:
+        return torch.jit.script(twin, **script_options)
+
     mode = get_compile_mode(mod)
     if mode == "unsupported":
         raise NotImplementedError(f"{type(mod).__name__} does not support TorchScript compilation")

@@ -231,3 +231,35 @@ def test_activation_survives_fx_symbolic_trace():
     torch.testing.assert_close(traced(x), act(x))
     with pytest.raises(ValueError, match="irreps_in.dim=13"):
         act(torch.randn(5, 12))  # eager keeps its check
+
+
+def test_jit_compile_of_a_model_with_every_e3gen_layer_kind_reloads(e3nn, tmp_path):
+    """e3nn.util.jit.compile (MACE's LAMMPS export, NequIP's compile) scripts a model whose
+    products and harmonics are e3gen's: they are swapped for their TorchScript twins."""
+    from e3nn.util.jit import compile, compile_mode
+
+    @compile_mode("script")
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sh = e3gen_o3.SphericalHarmonics([0, 1, 2], True, "component")
+            self.linear = e3gen_o3.Linear("4x0e", "4x0e + 2x1o")
+            self.tp = e3gen_o3.FullyConnectedTensorProduct("4x0e + 2x1o", "0e + 1o + 2e", "6x0e + 2x1o")
+            self.conv = e3gen_o3.channelwise_tensor_product("6x0e + 2x1o", "0e + 1o + 2e", lmax=2)
+            self.radial = e3gen_nn.FullyConnectedNet([1, 8, self.conv.weight_numel], torch.nn.functional.silu)
+            self.gate = e3gen_nn.Gate("4x0e", [torch.tanh], "2x0e", [torch.sigmoid], "2x1o")
+
+        def forward(self, features, vectors):
+            sh = self.sh(vectors)
+            h = self.gate(self.tp(self.linear(features), sh))
+            return self.conv(torch.cat([h, h.new_zeros(h.shape[0], 2)], 1), sh, self.radial(vectors.pow(2).sum(1, keepdim=True)))
+
+    torch.manual_seed(0)
+    model = Block().double()
+    args = (torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 3, dtype=torch.float64))
+    expected = model(*args)
+    scripted = compile(copy.deepcopy(model))
+    assert isinstance(scripted, torch.jit.ScriptModule)
+    torch.jit.save(scripted, tmp_path / "model.pt")
+    for module in (scripted, torch.jit.load(tmp_path / "model.pt")):
+        torch.testing.assert_close(module(*args), expected, rtol=1e-12, atol=1e-12)

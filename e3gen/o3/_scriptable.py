@@ -78,8 +78,8 @@ class ScriptableTensorProduct(torch.nn.Module):
                 cg_offset += block.numel()
             w_offset += numel
         self.has_weight: List[bool] = [self.paths[i][10] > self.paths[i][9] for i in range(len(self.paths))]
-        dtype = tp.weight.dtype if tp.weight.is_floating_point() else torch.get_default_dtype()
-        self.register_buffer("clebsch_gordan", torch.cat(blocks).to(dtype) if blocks else torch.zeros(0, dtype=dtype))
+        # float64 tables, rounded to the input's dtype in forward (a module.to(dtype) rounds them once)
+        self.register_buffer("clebsch_gordan", torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64))
 
     def _product(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
         if x.shape[-1] != self.dim_in1 or y.shape[-1] != self.dim_in2:
@@ -157,7 +157,7 @@ class ScriptableSphericalHarmonics(torch.nn.Module):
         self.y1_factor: float = float(sh._y1_factor)
         self.dim: int = sum(2 * l + 1 for l in self.ls)
         steps = [m.T.contiguous().reshape(-1) for m in sh._steps_float64[1:]]  # l = 2.. lmax: [2l+1, 3 (2l-1)]
-        self.register_buffer("steps", torch.cat(steps).to(torch.get_default_dtype()) if steps else torch.zeros(0))
+        self.register_buffer("steps", torch.cat(steps) if steps else torch.zeros(0, dtype=torch.float64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != 3:

@@ -103,3 +103,14 @@ def test_torch_export_non_strict_of_e3gen_layers_reloads_with_the_same_outputs(t
     torch.export.save(exported, tmp_path / "block.pt2")
     for program in (exported, torch.export.load(tmp_path / "block.pt2")):
         torch.testing.assert_close(program.module()(*args), model(*args), rtol=1e-12, atol=1e-12)
+
+
+def test_whole_models_pickle_with_torch_save(tmp_path):
+    """torch.save(model) (how MACE saves its models) and torch.load give the same layers back; the
+    generated kernel classes the products hold are found again by name."""
+    model = _Block()
+    model.tp.strategy = "unrolled"  # the strategy that holds the generated autograd Functions
+    args = (random_tensor(6, 4, seed=6), random_tensor(6, 3, seed=7))
+    torch.save(model, tmp_path / "block.model")
+    loaded = torch.load(tmp_path / "block.model", weights_only=False)
+    torch.testing.assert_close(loaded(*args), model(*args), rtol=0, atol=0)

@@ -81,10 +81,12 @@ def main():
         inputs = batch(periodic(), torch.float64)
         for _ in range(2):
             evaluate(m, inputs, False)
-        start, n = time.perf_counter(), 5
-        for _ in range(n):
+        seconds = []  # the fastest of 5: the least disturbed by other work on a shared machine
+        for _ in range(5):
+            start = time.perf_counter()
             evaluate(m, inputs, False)
-        results["seconds_per_forward_forces"] = (time.perf_counter() - start) / n
+            seconds.append(time.perf_counter() - start)
+        results["seconds_per_forward_forces"] = min(seconds)
         results["atoms"] = int(inputs["positions"].shape[0])
     torch.save(results, args.out)
 

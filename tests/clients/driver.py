@@ -74,7 +74,7 @@ def main() -> int:
             worst = {dtype: max(v for k, v in errors.items() if k[0] == dtype) for dtype in ("torch.float64", "torch.float32")}
             print(f"{model}: e3nn {reference['e3nn']} vs {ours['e3nn']}; worst relative difference "
                   f"(energy, forces, stress) float64 {worst['torch.float64']:.1e}, float32 {worst['torch.float32']:.1e}; "
-                  f"eager s per forward+forces, fastest of 5 ({reference["atoms"]} atoms, float64): "
+                  f"eager s per forward+forces, fastest of 5 ({reference['atoms']} atoms, float64): "
                   f"e3nn {reference['seconds_per_forward_forces']:.3f}, e3gen {ours['seconds_per_forward_forces']:.3f}")
     return 0
 

@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--plot", metavar="FILE", help="also draw loss and accuracy per step to FILE (needs matplotlib)")
     d.set_defaults(run=_cmd_demo)
 
+    o = sub.add_parser("doctor", help="is E3GEN_AS_E3NN on, is its start-up hook installed, which e3nn would Python import")
+    o.set_defaults(run=lambda args: __import__("e3gen.compat.doctor").compat.doctor.main())
+
     # `e3gen bench ...` is dispatched to e3gen.bench.main before parsing (it owns its options);
     # the entry here only lists it in --help.
     sub.add_parser("bench", help="time e3gen against e3nn in one process (see `e3gen bench --help`)")

@@ -76,13 +76,16 @@ class Activation(torch.nn.Module):
 
     def forward(self, features: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """features [..., irreps_in.dim, ...] (the irreps along ``dim``) -> the same shape."""
-        if not torch.jit.is_scripting():  # (numpy or integer input would fail inside torch)
-            check_float_tensors(self._name, {"features": features})
-        if features.dim() == 0 or features.shape[dim] != self._dim:
-            raise ValueError(
-                f"{self._name}: expected features with irreps_in.dim={self._dim} entries along dim {dim}, "
-                f"got shape {list(features.shape)}"
-            )
+        # The checks read shapes, which torch.fx.symbolic_trace cannot (MACE traces this layer);
+        # the traced graph then fails in narrow/cat on a wrong shape instead.
+        if not torch.jit.is_scripting():
+            if not isinstance(features, torch.fx.Proxy):
+                check_float_tensors(self._name, {"features": features})
+                if features.dim() == 0 or features.shape[dim] != self._dim:
+                    raise ValueError(
+                        f"{self._name}: expected features with irreps_in.dim={self._dim} entries along dim {dim}, "
+                        f"got shape {list(features.shape)}"
+                    )
         output = []
         for i, act in enumerate(self.acts):
             start, length = self._slices[i]

@@ -44,5 +44,15 @@ def coupling_product(l1: int, l2: int, l3: int) -> type:
             gy = vjp_y(x, g).sum_to_size(y.shape) if ctx.needs_input_grad[1] else None
             return gx, gy
 
-    CouplingProduct.__name__ = CouplingProduct.__qualname__ = f"CouplingProduct_{l1}_{l2}_{l3}"
+    CouplingProduct.__name__ = CouplingProduct.__qualname__ = f"CouplingProduct_{l1}_{l2}_{l3}"  # see __getattr__
     return CouplingProduct
+
+
+def __getattr__(name: str):
+    """`CouplingProduct_<l1>_<l2>_<l3>` by name, so that pickle can find the class again (layers that
+    hold `coupling_product(...).apply` are then picklable: `torch.save(model)`, as MACE saves)."""
+    prefix, _, ls = name.partition("CouplingProduct_")
+    parts = ls.split("_")
+    if prefix == "" and len(parts) == 3 and all(p.isdigit() for p in parts):
+        return coupling_product(*(int(p) for p in parts))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

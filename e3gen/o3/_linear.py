@@ -25,6 +25,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
+from e3gen.errors import InstructionIndexError, MissingWeightsError
 from e3gen.o3._input_checks import check_float_tensors
 from e3gen.o3._irreps import Irreps
 
@@ -67,9 +68,9 @@ def _instructions(irreps_in: Irreps, irreps_out: Irreps, instructions, name: str
         except (TypeError, ValueError):
             raise ValueError(f"{name}: an instruction is a pair (i_in, i_out), got {ins!r}") from None
         if not 0 <= i_in < len(irreps_in):
-            raise ValueError(f"{name}: instruction {ins!r}: i_in={i_in} is not an index of irreps_in={irreps_in} ({len(irreps_in)} terms)")
+            raise InstructionIndexError(f"{name}: instruction {ins!r}: i_in={i_in} is not an index of irreps_in={irreps_in} ({len(irreps_in)} terms)")
         if not 0 <= i_out < len(irreps_out):
-            raise ValueError(f"{name}: instruction {ins!r}: i_out={i_out} is not an index of irreps_out={irreps_out} ({len(irreps_out)} terms)")
+            raise InstructionIndexError(f"{name}: instruction {ins!r}: i_out={i_out} is not an index of irreps_out={irreps_out} ({len(irreps_out)} terms)")
         if irreps_in[i_in].ir != irreps_out[i_out].ir:
             raise ValueError(
                 f"{name}: instruction {ins!r} connects {irreps_in[i_in].ir} to {irreps_out[i_out].ir}; "
@@ -123,6 +124,7 @@ class Linear(torch.nn.Module):
         instructions: Optional[Sequence[Tuple[int, int]]] = None,
         biases: Union[bool, Sequence[bool]] = False,
         path_normalization: str = "element",
+        _optimize_einsums: Optional[bool] = None,  # e3nn's codegen switch: accepted, changes nothing here
     ) -> None:
         super().__init__()
         irreps_in, irreps_out = Irreps(irreps_in), Irreps(irreps_out)
@@ -296,11 +298,11 @@ class Linear(torch.nn.Module):
             )
         if weight is None:
             if self.weight_numel > 0 and not self.internal_weights:
-                raise ValueError(f"{self._name}: this layer has no internal weights (internal_weights=False); pass weight of shape [..., {self.weight_numel}]")
+                raise MissingWeightsError(f"{self._name}: this layer has no internal weights (internal_weights=False); pass weight of shape [..., {self.weight_numel}]")
             weight = self.weight
         if bias is None:
             if self.bias_numel > 0 and not self.internal_weights:
-                raise ValueError(f"{self._name}: this layer has no internal weights (internal_weights=False); pass bias of shape [..., {self.bias_numel}]")
+                raise MissingWeightsError(f"{self._name}: this layer has no internal weights (internal_weights=False); pass bias of shape [..., {self.bias_numel}]")
             bias = self.bias
         batch = features.shape[:-f_dims]
         if self.weight_numel > 0:
@@ -380,6 +382,6 @@ class Linear(torch.nn.Module):
     def _weight_or_internal(self, weight: Optional[torch.Tensor]) -> torch.Tensor:
         if weight is None:
             if not self.internal_weights:
-                raise ValueError(f"{self._name}: this layer has no internal weights; pass weight")
+                raise MissingWeightsError(f"{self._name}: this layer has no internal weights; pass weight")
             return self.weight
         return weight

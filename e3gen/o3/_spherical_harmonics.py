@@ -83,6 +83,7 @@ class SphericalHarmonics(torch.nn.Module):
         self.normalization = normalization
         self.strategy = strategy
         self.lmax = max(self.ls)
+        self._lmax = self.lmax  # e3nn's attribute name: client code reads it (MACE, to save a model's config)
         build = load_kernels(self.lmax)
         self._kernels = [build.spherical_harmonics_step(l) for l in range(1, self.lmax + 1)]
         scales = [_normalization_scale(l, normalization) for l in range(self.lmax + 1)]

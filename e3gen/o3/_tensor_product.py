@@ -37,6 +37,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 
+from e3gen.errors import ConnectionModeError, ForbiddenPathError, InputShapeError, InstructionIndexError, MissingWeightsError
 from e3gen.o3._coupling import coupling_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3._irreps import Irrep, Irreps
@@ -268,7 +269,14 @@ class TensorProduct(torch.nn.Module):
         shared_weights: Optional[bool] = None,
         *,
         strategy: str = "auto",
+        compile_left_right: bool = True,
+        compile_right: bool = False,
+        _specialized_code: Optional[bool] = None,
+        _optimize_einsums: Optional[bool] = None,
     ) -> None:
+        # e3nn's code-generation switches are accepted so that e3nn code runs unchanged. e3gen
+        # generates its kernels ahead of time, so they change nothing: forward and right() always
+        # work (e3nn asserts in right() unless compile_right=True; code written for e3nn sets it).
         super().__init__()
         irrep_normalization = irrep_normalization or "component"
         path_normalization = path_normalization or "element"
@@ -361,12 +369,12 @@ class TensorProduct(torch.nn.Module):
         for index, irreps, label in ((i1, self.irreps_in1, "irreps_in1"), (i2, self.irreps_in2, "irreps_in2"),
                                      (io, self.irreps_out, "irreps_out")):
             if not (isinstance(index, int) and 0 <= index < len(irreps)):
-                raise ValueError(f"{name}: instruction {ins} refers to {label}[{index}], but {label}={irreps} has {len(irreps)} entries")
+                raise InstructionIndexError(f"{name}: instruction {ins} refers to {label}[{index}], but {label}={irreps} has {len(irreps)} entries")
         if mode not in MODES:
-            raise ValueError(f"{name}: instruction {ins} has connection mode {mode!r}; expected one of {MODES}")
+            raise ConnectionModeError(f"{name}: instruction {ins} has connection mode {mode!r}; expected one of {MODES}")
         (mul1, ir1), (mul2, ir2), (mul_out, ir_out) = self.irreps_in1[i1], self.irreps_in2[i2], self.irreps_out[io]
         if ir_out not in list(ir1 * ir2):
-            raise ValueError(
+            raise ForbiddenPathError(
                 f"{name}: instruction {ins} couples {ir1} x {ir2}, which cannot give {ir_out} "
                 f"(allowed: {' + '.join(str(ir) for ir in ir1 * ir2)})"
             )
@@ -418,7 +426,7 @@ class TensorProduct(torch.nn.Module):
             weight = torch.cat([w.reshape(*lead, math.prod(s)) for w, s in zip(weight, shapes)], dim=-1)
         if weight is None:
             if self.weight_numel > 0 and not self.internal_weights:
-                raise ValueError(f"{self._describe()}: this product has external weights: pass weight [..., {self.weight_numel}] to forward")
+                raise MissingWeightsError(f"{self._describe()}: this product has external weights: pass weight [..., {self.weight_numel}] to forward")
             return self.weight
         if self.shared_weights and weight.shape != (self.weight_numel,):
             raise ValueError(f"{self._describe()}: shared weights must have shape [{self.weight_numel}], got {list(weight.shape)}")
@@ -453,11 +461,11 @@ class TensorProduct(torch.nn.Module):
         name = type(self).__name__
         check_float_tensors(name, {"x": x, "y": y})
         if x.dim() == 0 or x.shape[-1] != self._dim_in1:
-            raise ValueError(
+            raise InputShapeError(
                 f"{name}: expected x of shape [..., {self.irreps_in1.dim}] (irreps_in1={self.irreps_in1}), got {list(x.shape)}"
             )
         if y.dim() == 0 or y.shape[-1] != self._dim_in2:
-            raise ValueError(
+            raise InputShapeError(
                 f"{name}: expected y of shape [..., {self.irreps_in2.dim}] (irreps_in2={self.irreps_in2}), got {list(y.shape)}"
             )
         weight = self._get_weights(weight)

@@ -1,0 +1,3 @@
+from e3gen.compat._mirror import mirror
+
+mirror(globals(), "e3gen.math")

@@ -1,0 +1,4 @@
+from e3gen.compat._mirror import mirror
+
+mirror(globals(), "e3gen.o3._tensor_product")
+__all__ = ["Instruction", "TensorProduct", "FullyConnectedTensorProduct", "ElementwiseTensorProduct", "FullTensorProduct", "TensorSquare"]

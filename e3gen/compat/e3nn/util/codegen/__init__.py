@@ -1,0 +1,3 @@
+from ._mixin import CodeGenMixin
+
+__all__ = ["CodeGenMixin"]

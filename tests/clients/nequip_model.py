@@ -1,0 +1,89 @@
+"""NequIP 0.19.1 NequIPGNNModel (l_max 2, 3 layers) on whatever e3nn this interpreter imports.
+Run by tests/test_clients.py in a client venv, from outside the repo:
+
+    python nequip_model.py --state STATE.pt (--save | --load) --out OUT.pt [--time]
+
+Same contract as mace_model.py: energies, forces and stresses (float64 and float32 models) on
+periodic and molecular inputs.
+"""
+
+import argparse
+import sys
+import time
+
+import torch
+from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
+from nequip.model import NequIPGNNModel
+from nequip.utils.global_state import set_global_state
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from structures import molecular, periodic  # noqa: E402
+
+R_MAX = 4.5
+TYPES = ["Cu", "Au"]
+
+
+def build(model_dtype: str):
+    return NequIPGNNModel(
+        seed=7, model_dtype=model_dtype, type_names=TYPES, r_max=R_MAX, num_layers=3, l_max=2, parity=True,
+        num_features=16, radial_mlp_depth=2, radial_mlp_width=32, avg_num_neighbors=12.0,
+        per_type_energy_shifts={"Cu": -3.1, "Au": -2.4}, per_type_energy_scales={"Cu": 1.3, "Au": 1.1},
+    )
+
+
+def batch(atoms_list):
+    items = []
+    for atoms in atoms_list:
+        d = from_ase(atoms)
+        d[AtomicDataDict.ATOM_TYPE_KEY] = torch.tensor([TYPES.index(s) for s in atoms.get_chemical_symbols()])
+        items.append(compute_neighborlist_(d, R_MAX))
+    return AtomicDataDict.batched_from_list(items)
+
+
+def evaluate(model, inputs, periodic_input):
+    out = model(dict(inputs))
+    result = {"energy": out["total_energy"].detach(), "forces": out["forces"].detach()}
+    if periodic_input:
+        result["stress"] = out["stress"].detach()
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--state", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--save", action="store_true")
+    p.add_argument("--load", action="store_true")
+    p.add_argument("--time", action="store_true")
+    args = p.parse_args()
+    import e3nn
+
+    set_global_state()
+    results = {"e3nn": e3nn.__version__}
+    states = torch.load(args.state, weights_only=True) if args.load else {}
+    for model_dtype in ("float64", "float32"):
+        model = build(model_dtype)
+        if args.save:
+            states[model_dtype] = model.state_dict()
+        if args.load:
+            model.load_state_dict(states[model_dtype], strict=True)
+        for name, atoms_list in (("periodic", periodic()), ("molecular", molecular())):
+            results[("torch." + model_dtype, name)] = evaluate(model, batch(atoms_list), name == "periodic")
+        if args.time and model_dtype == "float64":
+            inputs = batch(periodic())
+            for _ in range(2):
+                evaluate(model, inputs, False)
+            seconds = []  # the fastest of 5: the least disturbed by other work on a shared machine
+            for _ in range(5):
+                start = time.perf_counter()
+                evaluate(model, inputs, False)
+                seconds.append(time.perf_counter() - start)
+            results["seconds_per_forward_forces"] = min(seconds)
+            results["atoms"] = int(inputs[AtomicDataDict.POSITIONS_KEY].shape[0])
+    if args.save:
+        torch.save(states, args.state)
+    torch.save(results, args.out)
+
+
+if __name__ == "__main__":
+    main()

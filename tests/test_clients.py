@@ -14,7 +14,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import compat_pending
 import pytest
 from clients.driver import MODELS, compare, relative_errors, venv_python
 
@@ -22,8 +21,6 @@ VENVS = os.environ.get("E3GEN_CLIENT_VENVS")
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.skipif(not VENVS, reason="set E3GEN_CLIENT_VENVS to the folder made by .ci/clients.sh"),
-    # MACE and NequIP import e3nn.io.CartesianTensor at import time (see compat_pending.py).
-    pytest.mark.skipif(not compat_pending.MERGED, reason=compat_pending.REASON),
 ]
 
 

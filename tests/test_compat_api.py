@@ -10,7 +10,6 @@ import importlib
 import pickle
 import sys
 
-import compat_pending
 import pytest
 import torch
 
@@ -36,11 +35,11 @@ CLIENT_IMPORTS = [
     ("e3nn.nn._fc", "FullyConnectedNet"), ("e3nn.nn._activation", "Activation"),
     ("e3nn.math", "soft_one_hot_linspace"), ("e3nn.math", "normalize2mom"),
 ]
-PENDING_IMPORTS = [("e3nn.io", "CartesianTensor"), ("e3nn.io._cartesian_tensor", "CartesianTensor")]
+IO_IMPORTS = [("e3nn.io", "CartesianTensor"), ("e3nn.io._cartesian_tensor", "CartesianTensor")]
 PUBLIC_MODULES = ["e3nn.o3", "e3nn.nn", "e3nn.math", "e3nn.io", "e3nn.util", "e3nn.util.codegen"]
 # The real e3nn's modules, imported before any switch and kept for comparison.
 REAL_MODULES = {name: importlib.import_module(name) for name in sorted(
-    {m for m, _ in CLIENT_IMPORTS + PENDING_IMPORTS} | set(PUBLIC_MODULES) | {"e3nn.util.test"}
+    {m for m, _ in CLIENT_IMPORTS + IO_IMPORTS} | set(PUBLIC_MODULES) | {"e3nn.util.test"}
 )}
 
 
@@ -62,10 +61,8 @@ def test_the_fixture_switched_to_e3gen(e3nn):
     assert e3nn is not real_e3nn
 
 
-@pytest.mark.parametrize("module, name", CLIENT_IMPORTS + PENDING_IMPORTS)
+@pytest.mark.parametrize("module, name", CLIENT_IMPORTS + IO_IMPORTS)
 def test_what_clients_import_is_there(e3nn, module, name):
-    if (module, name) in PENDING_IMPORTS and not compat_pending.MERGED:
-        pytest.skip(compat_pending.REASON)
     value = getattr(importlib.import_module(module), name)
     real = getattr(REAL_MODULES[module], name)
     assert isinstance(value, type) == isinstance(real, type) and callable(value), (value, real)  # a class where e3nn has one
@@ -77,8 +74,6 @@ def test_every_public_name_of_e3nn_is_there(e3nn, module):
     real_names = {n if isinstance(n, str) else n.__name__ for n in REAL_MODULES[module].__all__}
     ours = importlib.import_module(module)
     missing = sorted(n for n in real_names if not hasattr(ours, n))
-    if missing and not compat_pending.MERGED:
-        pytest.skip(f"{compat_pending.REASON} (missing now: {missing})")
     assert not missing
 
 

@@ -39,16 +39,26 @@ def test_exact_coefficient_rejects_non_canonical_forms():
         ExactCoefficient(0, 1, 1, "0")
     with pytest.raises(ValueError, match="coprime"):
         ExactCoefficient(1, 2, 4, "sqrt(2)/2")
+    for p, q in [(0, 1), (1, 0), (-1, 1), (1, -1), (-2, -3)]:  # zero or negative under the root
+        with pytest.raises(ValueError, match="coprime p, q > 0"):
+            ExactCoefficient(1, p, q, "?")
+    assert ExactCoefficient(-1, 1, 1, "-1").value == -1.0 and ExactCoefficient(1, 1, 1, "1").value == 1.0
     with pytest.raises(ValueError, match="zero"):
         exact_coefficient(Surd())
 
 
 def test_ir_nodes_are_immutable():
+    """Every node type, not only the root: the hash names the content, so no node may change after it."""
     ir = lower(1)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        ir.lmax = 2
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        ir.coupling_paths[0].terms[0].coefficient.sign = -1
+    path = ir.coupling_paths[0]
+    nodes = [ir, ir.generators[1], ir.spherical_harmonics[0], path, path.terms[0], path.terms[0].coefficient, ir.kernels[0]]
+    assert {type(node).__name__ for node in nodes} == {
+        "BuildIR", "GeneratorSet", "SphericalHarmonicsStep", "CouplingPath", "SparseTerm", "ExactCoefficient", "KernelSpec",
+    }  # fmt: skip
+    for node in nodes:
+        first = dataclasses.fields(node)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(node, first, getattr(node, first))
 
 
 def test_no_zero_terms_and_every_triple_present():

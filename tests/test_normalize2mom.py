@@ -1,0 +1,64 @@
+"""math.moment and math.normalize2mom: the dtype rule and which constants may be cached.
+
+* moment(f, n) returns its 0-dim tensor in torch's default dtype unless `dtype` is given (the
+  samples are drawn in float64 and cast), as its docstring and e3nn's `moment` say.
+* normalize2mom caches the constant of a plain function (a pure function of f), never of a module,
+  which may hold state: a module whose parameter changed gets the new constant. Callables that
+  cannot be hashed (so cannot be cache keys) still work.
+Constants are compared exactly (same samples, same arithmetic) or to the Monte-Carlo size (1e-3).
+"""
+
+import torch
+
+from e3gen import math as e3math
+
+
+def test_moment_is_in_the_default_dtype_unless_one_is_given():
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float32)
+        assert e3math.moment(torch.tanh, 2).dtype == torch.float32
+        assert e3math.moment(torch.tanh, 2, dtype=torch.float64).dtype == torch.float64
+        torch.set_default_dtype(torch.float64)
+        assert e3math.moment(torch.tanh, 2).dtype == torch.float64
+        assert e3math.moment(torch.tanh, 2, dtype=torch.float32).dtype == torch.float32
+    finally:
+        torch.set_default_dtype(previous)
+
+
+class _Scaled(torch.nn.Module):
+    """x -> scale * tanh(x), with a parameter: its second moment scales with scale^2."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+
+    def forward(self, x):
+        return self.scale * torch.tanh(x)
+
+
+def test_a_module_constant_is_recomputed_from_its_current_state():
+    module = _Scaled()
+    first = e3math.normalize2mom(module).cst
+    with torch.no_grad():
+        module.scale.fill_(2.0)
+    second = e3math.normalize2mom(module).cst
+    assert abs(second - first / 2) < 1e-12 * first, "a changed module must not get a cached constant"
+    assert first == e3math.normalize2mom(torch.tanh).cst  # same samples, same arithmetic
+
+
+class _UnhashableTanh:
+    """A callable that defines __eq__ without __hash__, so it is unhashable (not a cache key)."""
+
+    def __eq__(self, other):
+        return isinstance(other, _UnhashableTanh)
+
+    def __call__(self, x):
+        return torch.tanh(x)
+
+
+def test_an_unhashable_callable_is_normalised_like_the_function_it_computes():
+    act = e3math.normalize2mom(_UnhashableTanh())
+    assert act.cst == e3math.normalize2mom(torch.tanh).cst
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    assert torch.equal(act(x), torch.tanh(x) * act.cst)

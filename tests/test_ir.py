@@ -65,6 +65,8 @@ def test_no_zero_terms_and_every_triple_present():
     ir = lower(3)
     keys = [p.key for p in ir.coupling_paths]
     assert keys == triangle_triples(3)  # sorted, no duplicates, none missing
+    assert [g.l for g in ir.generators] == [0, 1, 2, 3]  # exactly the l the build covers
+    assert [s.l for s in ir.spherical_harmonics] == [1, 2, 3]  # Y^0 = 1 needs no step
     for path in ir.coupling_paths:
         assert path.terms and all(t.coefficient.p > 0 for t in path.terms)
         assert len({t.indices for t in path.terms}) == len(path.terms)

@@ -62,3 +62,18 @@ def test_an_unhashable_callable_is_normalised_like_the_function_it_computes():
     assert act.cst == e3math.normalize2mom(torch.tanh).cst
     x = torch.linspace(-3, 3, 7, dtype=torch.float64)
     assert torch.equal(act(x), torch.tanh(x) * act.cst)
+
+
+def test_a_constant_within_1e4_of_one_is_not_applied():
+    """e3nn's rule: |cst - 1| < 1e-4 means "already normalised": f is returned unscaled (so an exactly
+    normalised activation is not multiplied by a Monte-Carlo 1 + O(1e-3)). Here cst = 1 - 5e-5."""
+    unit = e3math.moment(lambda x: x, 2, dtype=torch.float64).item() ** -0.5
+
+    def f(x):
+        return x * (unit * (1 + 5e-5))
+
+    act = e3math.normalize2mom(f)
+    assert abs(act.cst - (1 - 5e-5)) < 1e-8 and act._is_id
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    assert torch.equal(act(x), f(x))
+    assert not e3math.normalize2mom(lambda x: x * (unit * (1 + 2e-4)))._is_id

@@ -75,7 +75,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "e3gen/math/_radial.py": ["test_math.py", "test_convolution_oracle.py"],
     "e3gen/nn/_convolution.py": ["test_convolution_oracle.py", "test_convolution.py"],
     "e3gen/nn/_graph.py": ["test_radius_graph.py", "test_convolution.py"],
-    "e3gen/nn": ["test_nn.py", "test_convolution_oracle.py", "test_convolution.py", "test_radius_graph.py"],
+    "e3gen/nn": ["test_nn.py", "test_fc_inputs.py", "test_convolution_oracle.py", "test_convolution.py", "test_radius_graph.py"],
     "e3gen/o3/_irreps.py": ["test_irreps.py", "test_o3_equivariance.py", "test_tensor_product.py", "test_linear.py"],
     "e3gen/o3/_rotation.py": ["test_rotation.py", "test_o3_equivariance.py", "test_irreps.py"],
     "e3gen/o3/_wigner.py": ["test_o3_equivariance.py", "test_e3nn_compat.py", "test_generators.py", "test_irreps.py",

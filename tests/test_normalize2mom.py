@@ -8,6 +8,7 @@
 Constants are compared exactly (same samples, same arithmetic) or to the Monte-Carlo size (1e-3).
 """
 
+import pytest
 import torch
 
 from e3gen import math as e3math
@@ -77,3 +78,13 @@ def test_a_constant_within_1e4_of_one_is_not_applied():
     x = torch.linspace(-3, 3, 7, dtype=torch.float64)
     assert torch.equal(act(x), f(x))
     assert not e3math.normalize2mom(lambda x: x * (unit * (1 + 1.5e-4)))._is_id
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_a_module_constant_is_computed_on_the_device_of_its_parameters(device):
+    """Without a `device`, a module's moment is taken where its parameters are (e3nn's rule): on
+    CUDA the samples come from CUDA's generator, so the constant is CUDA's, and a module there
+    must not be fed CPU samples. (On a CPU-only machine both cases are the same.)"""
+    module = _Scaled().to(device)
+    expected = e3math.moment(module, 2, dtype=torch.float64, device=device).pow(-0.5).item()
+    assert e3math.normalize2mom(module).cst == expected

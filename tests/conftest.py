@@ -7,6 +7,9 @@ to "thorough" for more examples.
 Seeds are the e3gen pytest plugin's job (e3gen/testing/pytest_plugin.py, installed with e3gen): it
 prints the run's seed in the header and on failure, and `--e3gen-seed N` (or `--hypothesis-seed N`,
 as .ci/run passes) repeats a run exactly.
+
+E3GEN_REQUIRE_ORACLES=1 (.ci/run sets it) turns a missing oracle and every skip into a failure
+(tests/require_oracles.py).
 """
 
 import atexit
@@ -17,6 +20,7 @@ import tempfile
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from require_oracles import pytest_make_collect_report, pytest_runtest_makereport, pytest_sessionstart  # noqa: F401
 
 settings.register_profile(
     "ci",
@@ -39,6 +43,7 @@ def pytest_report_header(config):
     return [
         f"e3gen: hypothesis profile {profile!r}",
         f"e3gen: build cache {os.environ['E3GEN_CACHE_DIR']}",
+        f"e3gen: E3GEN_REQUIRE_ORACLES={os.environ.get('E3GEN_REQUIRE_ORACLES', '')!r} (1: a missing oracle or a skip fails the run)",
     ]
 
 

@@ -58,6 +58,10 @@ def test_spherical_harmonics_first_and_second_derivatives_match_e3nn(normalize, 
 
 @pytest.mark.parametrize("l1,l2,l3", coupling_triples(LMAX))
 def test_wigner_3j_matches_e3nn(l1, l2, l3):
+    """Owns the real-basis phase convention (with test_symbolic's sympy comparisons): the sign of each
+    coupling tensor is a basis choice, so a wrong phase (say (-1)^(v + l1 + m2) in Racah's sum)
+    still passes the exact certificate (invariance, orthonormality) and every equivariance test;
+    only a comparison with e3nn's numbers (here) or sympy's (test_symbolic) catches it."""
     torch.testing.assert_close(o3.wigner_3j(l1, l2, l3), e3nn_o3.wigner_3j(l1, l2, l3), rtol=0, atol=1e-12)
 
 

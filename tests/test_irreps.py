@@ -1,7 +1,8 @@
 """Tests of e3gen.o3._irreps: documented behaviour, error messages, and agreement with e3nn 0.6.0.
 
-Oracle tests (the `e3nn_o3` fixture) are skipped when e3nn is not installed. The D_from_* tests at
-the end (the `wigner_D` fixture) need e3gen.o3._wigner, written separately, and skip without it.
+Oracle tests (the `e3nn_o3` fixture) are skipped when e3nn is not installed (a failure under
+E3GEN_REQUIRE_ORACLES=1, as in CI). The D_from_* tests at the end compare with e3gen.o3._wigner's
+wigner_D (the `wigner_D` fixture), which always exists: they never skip.
 """
 
 import copy

@@ -1,6 +1,7 @@
 """The README starts with the two commands a newcomer runs, and CI runs the second one verbatim."""
 
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,11 +27,30 @@ def test_ci_runs_the_readme_test_command():
     assert tests in lines
 
 
+def declared_packages(pyproject: str) -> set:
+    """The `packages` array of pyproject's [tool.setuptools] table. Parsed with a regular expression,
+    not tomllib, which Python 3.9 and 3.10 lack (pyproject declares requires-python >= 3.9)."""
+    table = re.search(r"^\[tool\.setuptools\][ \t]*\n(.*?)(?=^\[|\Z)", pyproject, flags=re.S | re.M)
+    assert table, "pyproject.toml has no [tool.setuptools] table"
+    array = re.search(r"^packages\s*=\s*\[(.*?)\]", table.group(1), flags=re.S | re.M)
+    assert array, "[tool.setuptools] has no packages = [...] array"
+    return set(re.findall(r'"([^"]+)"', array.group(1)))
+
+
+def test_declared_packages_parser_agrees_with_tomllib_where_there_is_one():
+    text = (REPO / "pyproject.toml").read_text()
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        assert declared_packages(text) == set(tomllib.loads(text)["tool"]["setuptools"]["packages"])
+    # a table after it and other arrays before it are not read as packages
+    sample = '[tool.setuptools]\nx = ["no"]\npackages = [\n    "a",\n    "a.b",\n]\n[tool.other]\npackages = ["c"]\n'
+    assert declared_packages(sample) == {"a", "a.b"}
+
+
 def test_every_subpackage_is_declared_in_pyproject():
     """A subpackage missing from pyproject's list would be left out of the wheel."""
-    import tomllib
-
-    declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    declared = declared_packages((REPO / "pyproject.toml").read_text())
     on_disk = {
         ".".join(path.parent.relative_to(REPO).parts)
         for path in (REPO / "e3gen").rglob("__init__.py")

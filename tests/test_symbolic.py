@@ -61,6 +61,10 @@ def test_surd_to_float_is_correctly_rounded():
 
 @pytest.mark.parametrize("l1,l2,l3", cert.coupling_triples(3))
 def test_complex_clebsch_gordan_equals_sympy(l1, l2, l3):
+    """Owns the Condon-Shortley phase of the complex coefficients: a wrong sign convention (say
+    (-1)^(v + l1 + m2) in Racah's sum) is a basis choice that the exact certificate (invariance,
+    orthonormality) and every equivariance test accept; sympy's values here, and e3nn's real
+    wigner_3j in test_e3nn_compat.py, are the only checks that catch it."""
     for m1 in range(-l1, l1 + 1):
         for m2 in range(-l2, l2 + 1):
             m3 = m1 + m2

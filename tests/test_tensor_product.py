@@ -139,8 +139,8 @@ def small_irreps(draw, lmax=3, max_mul=3, max_terms=3):
        strategy=st.sampled_from(["dense", "unrolled"]))
 def test_fully_connected_tensor_product_is_equivariant(irreps_in1, irreps_in2, g, seed, strategy):
     irreps_out = o3.FullTensorProduct(irreps_in1, irreps_in2, filter_ir_out=[o3.Irrep(l, p) for l in range(4) for p in (1, -1)]).irreps_out
-    if irreps_out.dim == 0:
-        return
+    # never empty: for l1, l2 <= 3 the output l = |l1 - l2| <= 3 is always allowed, of either parity
+    assert irreps_out.dim > 0, f"{irreps_in1} x {irreps_in2} has no output: the strategy must not draw that"
     torch.manual_seed(seed)
     tp = o3.FullyConnectedTensorProduct(irreps_in1, irreps_in2, irreps_out.simplify(), strategy=strategy).double()
     x, y = irreps_in1.randn(5, -1, dtype=torch.float64), irreps_in2.randn(5, -1, dtype=torch.float64)

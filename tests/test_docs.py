@@ -51,15 +51,14 @@ def test_page_fences_are_python_or_text(page):
         )
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES + [REPO / "README.md", REPO / "REFERENCE.md"],
+                         ids=[p.name for p in PAGES] + ["top/README.md", "top/REFERENCE.md"])
 def test_page_links_and_images_exist(page):
     text = re.sub(r"`[^`\n]*`", "", FENCE.sub("", page.read_text()))  # links live in the prose, not in code
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if "://" in target:
             continue
-        # README_ENTRY_PROPOSAL.md is text for the top-level README: its links are relative to the repository
-        base = REPO if page.name.startswith("README_") else page.parent
-        path = (base / target).resolve()
+        path = (page.parent / target).resolve()
         assert path.exists(), f"{page.name} links to {target}, which does not exist"
         if path.suffix == ".png":
             data = path.read_bytes()

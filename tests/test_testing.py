@@ -389,10 +389,10 @@ def test_usage_errors_name_the_value_at_fault(irreps_in, irreps_out, kwargs, mes
         assert_equivariant(identity, irreps_in, irreps_out, seed=17, **kwargs)
 
 
-def test_the_readme_example_runs():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (example,) = [block for block in re.findall(r"```python\n(.+?)```", readme, flags=re.S) if "assert_equivariant" in block]
-    exec(compile(example, "README.md", "exec"), {})
+def test_the_reference_example_runs():
+    reference = (Path(__file__).resolve().parents[1] / "REFERENCE.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.+?)```", reference, flags=re.S) if "assert_equivariant" in block]
+    exec(compile(example, "REFERENCE.md", "exec"), {})
 
 
 @pytest.mark.parametrize("module", [e3gen.testing, equivariance, group, report, specs, strategies])

@@ -25,8 +25,9 @@ from e3gen.runtime.loader import load_kernels
 def coupling_product(l1: int, l2: int, l3: int) -> type:
     """The autograd.Function for path (l1, l2, l3): `.apply(x [..., 2l1+1], y [..., 2l2+1]) -> [..., 2l3+1]`."""
     build = load_kernels(max(l1, l2, l3))
-    kernel = build.coupling_kernel(l1, l2, l3)
-    vjp_x, vjp_y = build.coupling_vjp(l1, l2, l3)
+    # The raw kernels, not the accessors' size-checked wrappers: the layers shape their own inputs.
+    kernel = build.coupling_kernel(l1, l2, l3).__wrapped__
+    vjp_x, vjp_y = (f.__wrapped__ for f in build.coupling_vjp(l1, l2, l3))
 
     class CouplingProduct(torch.autograd.Function):
         @staticmethod

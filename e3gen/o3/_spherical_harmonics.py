@@ -85,7 +85,9 @@ class SphericalHarmonics(torch.nn.Module):
         self.lmax = max(self.ls)
         self._lmax = self.lmax  # e3nn's attribute name: client code reads it (MACE, to save a model's config)
         build = load_kernels(self.lmax)
-        self._kernels = [build.spherical_harmonics_step(l) for l in range(1, self.lmax + 1)]
+        # The raw generated steps (the layer shapes their inputs; the accessor's size-checked wrapper
+        # is for direct callers): they pickle by name with torch.save(model).
+        self._kernels = [build.spherical_harmonics_step(l).__wrapped__ for l in range(1, self.lmax + 1)]
         scales = [_normalization_scale(l, normalization) for l in range(self.lmax + 1)]
         self._y0 = scales[0]
         self._ratios = [scales[l] / scales[l - 1] for l in range(1, self.lmax + 1)]

@@ -25,6 +25,8 @@ def _check_last_dims(kernel_name: str, arguments: Sequence[Tuple[str, object, in
             raise ValueError(f"{kernel_name}: expected {name} of shape [..., {size}], got {list(value.shape)}")
 
 
+# Cached: one wrapper per kernel, so every accessor call (and every thread) gets the same object.
+@functools.lru_cache(maxsize=None)
 def checked_coupling(kernel: Callable, l1: int, l2: int, l3: int, kind: str) -> Callable:
     """`kernel` (a generated coupling function of `kind` "coupling", "vjp_x" or "vjp_y" for the path
     (l1, l2, l3)) with its two inputs' last dimensions checked: coupling(x [.., 2l1+1], y [.., 2l2+1]),
@@ -45,6 +47,7 @@ def checked_coupling(kernel: Callable, l1: int, l2: int, l3: int, kind: str) -> 
     return checked
 
 
+@functools.lru_cache(maxsize=None)
 def checked_harmonics_step(step: Callable, l: int) -> Callable:
     """`step` (the generated recursion to degree l: (x, y, z, previous) -> the 2l+1 components of
     Y^l) with the number of previous components, 2l - 1, checked."""

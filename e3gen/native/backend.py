@@ -21,7 +21,7 @@ from e3gen.native.build import NativeUnavailable, load_library
 from e3gen.native.ops import ChannelwiseLayout
 
 _DTYPES = (torch.float32, torch.float64)
-_unavailable: dict = {}  # lmax -> the NativeUnavailable met, so it is reported (and retried) once
+_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
 
 
 def _why_not(layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor]) -> Optional[str]:
@@ -38,15 +38,21 @@ def _why_not(layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor
 
 def available(lmax: int) -> Optional[NativeUnavailable]:
     """None when the native library for lmax loads (compiling it if needed), else why not."""
-    if lmax in _unavailable:
-        return _unavailable[lmax]
-    try:
-        load_library(lmax)
-    except NativeUnavailable as error:
-        _unavailable[lmax] = error
-        print(f"e3gen: {error}; using the Torch kernels instead.", file=sys.stderr, flush=True)
-        return error
-    return None
+    if lmax not in _unavailable:
+        try:
+            load_library(lmax)
+            _unavailable[lmax] = None
+        except NativeUnavailable as error:
+            _unavailable[lmax] = error
+            print(f"e3gen: {error}; using the Torch kernels instead.", file=sys.stderr, flush=True)
+    return _unavailable[lmax]
+
+
+def prepare(strategy: str, layout: Optional[ChannelwiseLayout]) -> None:
+    """At a layer's construction: load (or compile) the library it may use, so that calls (and
+    torch.compile's tracing of them) only look up the answer."""
+    if strategy in ("auto", "native") and layout is not None:
+        available(layout.lmax)
 
 
 def use_native(strategy: str, layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor], owner: str) -> bool:

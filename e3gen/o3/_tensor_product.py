@@ -328,6 +328,7 @@ class TensorProduct(torch.nn.Module):
         if strategy == "native" and self._native_layout is None:
             raise ValueError(f"{name}: strategy='native' needs a channel-wise product (every instruction 'uvu' with "
                              "weights, irreps_in2 of multiplicity 1); use strategy='auto' or 'dense'")
+        native_backend.prepare(strategy, self._native_layout)
         # Exact tables and generated kernels are looked up once, here, so that forward holds only
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]

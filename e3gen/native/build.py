@@ -86,16 +86,17 @@ def check_toolchain() -> None:
 
 def _source(lmax: int):
     from e3gen.codegen.plan_cpp import plan_cpp_unit
-    from e3gen.codegen.render_cpp import render_cpp_unit
+    from e3gen.codegen.render_cpp import render_cpp_unit, template_sha256
     from e3gen.ir.lower import lower
 
     plan = plan_cpp_unit(lower(lmax))
     identity = json.dumps(
-        {"ir": plan.ir_sha256, "flags": CXX_FLAGS, "torch": torch.__version__, "cxx": shutil.which(compiler()),
+        {"ir": plan.ir_sha256, "templates": template_sha256(), "flags": CXX_FLAGS, "torch": torch.__version__, "cxx": shutil.which(compiler()),
          "e3gen": e3gen.__version__},
         sort_keys=True,
     )
-    # The namespace must be known before rendering: derive it from everything but the text itself.
+    # The namespace must be known before rendering: derive it from everything that makes the text
+    # (a library whose source changed gets a new namespace: two can be loaded in one process).
     namespace = f"e3gen_native_lmax{lmax}_{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
     text = render_cpp_unit(plan, namespace, e3gen.__version__)
     digest = hashlib.sha256((identity + "\0" + text).encode()).hexdigest()

@@ -1,15 +1,16 @@
 """The native kernels as `torch.library` custom ops, with fake implementations and autograd.
 
-Two ops, both computing one derivative of the trilinear form of a channel-wise (uvu) product
+Two ops, both computing derivatives of the trilinear form of a channel-wise (uvu) product
 
     F(x, y, w, g) = sum_paths c sum_ijku C_ijk x[i, u] y[j] w[u] g[k, u]
 
-with respect to operand `role` (0 x, 1 y, 2 w, 3 g), given the other three (`a`, `b`, `c`, in the
-order x, y, w, g with the role left out). The product is role 3: out = dF/dg(x, y, w).
+with respect to the operands listed in `roles` (0 x, 1 y, 2 w, 3 g), in one pass over the rows
+(an operand that is one of the roles is not read; pass any tensor, e.g. an empty one). The
+product is roles=[3]: out = dF/dg(x, y, w); its backward is roles=[0, 1, 2] with g := grad.
 
-* `e3gen::channelwise(layout, role, a, b, c)`: all operands have one row per sample.
-* `e3gen::channelwise_conv(layout, role, a, b, c, sender, receiver, num_nodes)`: the fused
-  convolution: x and g are node rows [num_nodes, .], y and w edge rows [E, .]; role 3 is
+* `e3gen::channelwise(layout, roles, x, y, w, g)`: all operands have one row per sample.
+* `e3gen::channelwise_conv(layout, roles, x, y, w, g, sender, receiver, num_nodes)`: the fused
+  convolution: x and g are node rows [num_nodes, .], y and w edge rows [E, .]; roles=[3] is
   out[n] = sum_{e: receiver[e] = n} product(x[sender[e]], y[e], w[e]) without per-edge messages.
 
 Autograd: F is linear in each operand, so the gradient of role r's result (given grad h, shaped
@@ -115,46 +116,77 @@ def _dims(layout: str) -> Tuple[int, int, int, int]:
 _NO_INDEX = torch.empty(0, dtype=torch.int64)
 
 
-def _call(layout: str, role: int, operands: Sequence[Tensor], sender: Tensor, receiver: Tensor, gather: bool,
-          num_rows: int, num_nodes: int) -> Tensor:
+def _needed(roles: Sequence[int]) -> List[int]:
+    """Operands read when computing `roles`: every operand but a role's own."""
+    return [o for o in range(4) if any(r != o for r in roles)]
+
+
+def _call(layout: str, roles: Sequence[int], operands: Sequence[Tensor], sender: Tensor, receiver: Tensor,
+          gather: bool, num_nodes: int) -> List[Tensor]:
     t = tables(layout)
-    full: List[Tensor] = [o.contiguous() for o in operands]
-    full.insert(role, _NO_INDEX)  # the role's own operand is what is computed
-    return t.library.channelwise(role, *full, t.paths, t.coefficients, t.x_blocks, t.out_blocks, t.dims,
-                                 sender, receiver, gather, num_rows, num_nodes)
+    needed = _needed(roles)
+    full = [o.contiguous() if i in needed else _NO_INDEX for i, o in enumerate(operands)]
+    if gather:
+        num_rows = sender.shape[0]
+        # one pass per set of roles with the same destination rows: x (nodes), g (nodes), y and w (edges)
+        groups = [[r] for r in roles if r in (0, 3)] + ([[r for r in roles if r in (1, 2)]] if {1, 2} & set(roles) else [])
+    else:
+        num_rows = full[needed[0]].shape[0]
+        groups = [list(roles)]
+    results = {}
+    for group in groups:
+        outs = t.library.channelwise(group, *full, t.paths, t.coefficients, t.x_blocks, t.out_blocks, t.dims,
+                                     sender, receiver, gather, num_rows, num_nodes)
+        results.update(zip(group, outs))
+    return [results[r] for r in roles]
 
 
-def _others(role: int) -> Tuple[int, ...]:
-    return tuple(r for r in range(4) if r != role)
+def _fake(layout: str, roles: Sequence[int], operands: Sequence[Tensor], num_edges: Optional[int], num_nodes: int):
+    dims = _dims(layout)
+    like = operands[_needed(roles)[0]]
+    rows = lambda r: (num_nodes if r in (0, 3) else num_edges) if num_edges is not None else like.shape[0]  # noqa: E731
+    return [like.new_empty(rows(r), dims[r]) for r in roles]
+
+
+def _backward(ctx, grads, call):
+    """Gradients of the roles' results: for each role r with an incoming gradient h, one call
+    computes every wanted operand gradient q != r with h in the r slot (F is linear in each slot)."""
+    operands = ctx.saved_tensors[:4]
+    wanted = ctx.needs_input_grad[2:6]
+    result: List[Optional[Tensor]] = [None] * 4
+    for r, h in zip(ctx.roles, grads):
+        targets = [q for q in range(4) if q != r and wanted[q]]
+        if h is None or not targets:
+            continue
+        slots = list(operands)
+        slots[r] = h
+        for q, part in zip(targets, call(ctx, targets, slots)):
+            result[q] = part if result[q] is None else result[q] + part
+    return result
 
 
 # --- e3gen::channelwise -----------------------------------------------------------------------------
 
 
 @torch.library.custom_op("e3gen::channelwise", mutates_args=(), device_types="cpu")
-def channelwise(layout: str, role: int, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    """dF/d(operand role) for row-wise operands a, b, c (the other three, in x, y, w, g order)."""
-    return _call(layout, role, (a, b, c), _NO_INDEX, _NO_INDEX, False, a.shape[0], 0)
+def channelwise(layout: str, roles: List[int], x: Tensor, y: Tensor, w: Tensor, g: Tensor) -> List[Tensor]:
+    """[dF/d(operand r) for r in roles], all operands with one row per sample (those in roles unread)."""
+    return _call(layout, roles, (x, y, w, g), _NO_INDEX, _NO_INDEX, False, 0)
 
 
 @channelwise.register_fake
-def _(layout, role, a, b, c):
-    return a.new_empty(a.shape[0], _dims(layout)[role])
+def _(layout, roles, x, y, w, g):
+    return _fake(layout, roles, (x, y, w, g), None, 0)
 
 
 def _setup_channelwise(ctx, inputs, output):
-    ctx.layout, ctx.role = inputs[0], inputs[1]
-    ctx.save_for_backward(*inputs[2:5])
+    ctx.layout, ctx.roles = inputs[0], list(inputs[1])
+    ctx.save_for_backward(*inputs[2:6])
 
 
-def _backward_channelwise(ctx, grad):
-    operands = list(ctx.saved_tensors)
-    operands.insert(ctx.role, grad)
-    grads = [
-        channelwise(ctx.layout, q, *[operands[s] for s in _others(q)]) if needed else None
-        for q, needed in zip(_others(ctx.role), ctx.needs_input_grad[2:5])
-    ]
-    return (None, None, *grads)
+def _backward_channelwise(ctx, grads):
+    result = _backward(ctx, grads, lambda ctx, targets, slots: channelwise(ctx.layout, targets, *slots))
+    return (None, None, *result)
 
 
 channelwise.register_autograd(_backward_channelwise, setup_context=_setup_channelwise)
@@ -164,33 +196,27 @@ channelwise.register_autograd(_backward_channelwise, setup_context=_setup_channe
 
 
 @torch.library.custom_op("e3gen::channelwise_conv", mutates_args=(), device_types="cpu")
-def channelwise_conv(layout: str, role: int, a: Tensor, b: Tensor, c: Tensor, sender: Tensor, receiver: Tensor,
-                     num_nodes: int) -> Tensor:
-    """dF/d(operand role) of the fused convolution; x, g are node rows, y, w edge rows."""
-    return _call(layout, role, (a, b, c), sender.contiguous(), receiver.contiguous(), True, sender.shape[0], num_nodes)
+def channelwise_conv(layout: str, roles: List[int], x: Tensor, y: Tensor, w: Tensor, g: Tensor, sender: Tensor,
+                     receiver: Tensor, num_nodes: int) -> List[Tensor]:
+    """The same for the fused convolution: x, g are node rows [num_nodes, .], y, w edge rows."""
+    return _call(layout, roles, (x, y, w, g), sender.contiguous(), receiver.contiguous(), True, num_nodes)
 
 
 @channelwise_conv.register_fake
-def _(layout, role, a, b, c, sender, receiver, num_nodes):
-    rows = num_nodes if role in (0, 3) else sender.shape[0]
-    return a.new_empty(rows, _dims(layout)[role])
+def _(layout, roles, x, y, w, g, sender, receiver, num_nodes):
+    return _fake(layout, roles, (x, y, w, g), sender.shape[0], num_nodes)
 
 
 def _setup_conv(ctx, inputs, output):
-    ctx.layout, ctx.role, ctx.num_nodes = inputs[0], inputs[1], inputs[7]
-    ctx.save_for_backward(*inputs[2:7])
+    ctx.layout, ctx.roles, ctx.num_nodes = inputs[0], list(inputs[1]), inputs[8]
+    ctx.save_for_backward(*inputs[2:8])
 
 
-def _backward_conv(ctx, grad):
-    a, b, c, sender, receiver = ctx.saved_tensors
-    operands = [a, b, c]
-    operands.insert(ctx.role, grad)
-    grads = [
-        channelwise_conv(ctx.layout, q, *[operands[s] for s in _others(q)], sender, receiver, ctx.num_nodes)
-        if needed else None
-        for q, needed in zip(_others(ctx.role), ctx.needs_input_grad[2:5])
-    ]
-    return (None, None, *grads, None, None, None)
+def _backward_conv(ctx, grads):
+    sender, receiver = ctx.saved_tensors[4:6]
+    result = _backward(ctx, grads, lambda ctx, targets, slots: channelwise_conv(
+        ctx.layout, targets, *slots, sender, receiver, ctx.num_nodes))
+    return (None, None, *result, None, None, None)
 
 
 channelwise_conv.register_autograd(_backward_conv, setup_context=_setup_conv)
@@ -201,7 +227,7 @@ channelwise_conv.register_autograd(_backward_conv, setup_context=_setup_conv)
 
 def product(layout: str, x: Tensor, y: Tensor, w: Tensor) -> Tensor:
     """x [B, dim_x], y [B, dim_y], w [B, dim_w] (mul_ir rows) -> [B, dim_out]."""
-    return channelwise(layout, 3, x, y, w)
+    return channelwise(layout, [3], x, y, w, x.new_empty(0))[0]
 
 
 def convolution(layout: str, x: Tensor, y: Tensor, w: Tensor, sender: Tensor, receiver: Tensor,
@@ -209,7 +235,8 @@ def convolution(layout: str, x: Tensor, y: Tensor, w: Tensor, sender: Tensor, re
     """x [N, dim_x] (nodes), y [E, dim_y], w [E, dim_w] (edges), sender/receiver [E] ->
     out [N, dim_out], out[n] = sum over edges e into n of product(x[sender[e]], y[e], w[e])."""
     num_nodes = x.shape[0] if num_nodes is None else num_nodes
-    return channelwise_conv(layout, 3, x, y, w, sender.to(torch.int64), receiver.to(torch.int64), num_nodes)
+    return channelwise_conv(layout, [3], x, y, w, x.new_empty(0), sender.to(torch.int64), receiver.to(torch.int64),
+                            num_nodes)[0]
 
 
 def layout_of(irreps_in1, irreps_in2, irreps_out, instructions) -> Optional[ChannelwiseLayout]:

@@ -22,6 +22,18 @@ from e3gen.native import backend, build, ops
 TOL = dict(rtol=0, atol=1e-12)
 
 
+def _toolchain_problem():
+    try:
+        build.check_toolchain()
+    except build.NativeUnavailable as error:
+        return str(error)
+    return None
+
+
+# Where no compiler exists, only the planner and the fallback can be tested.
+needs_toolchain = pytest.mark.skipif(_toolchain_problem() is not None, reason=f"native kernels: {_toolchain_problem()}")
+
+
 def _products(irreps_in, irreps_sh):
     make = lambda s: o3.channelwise_tensor_product(irreps_in, irreps_sh, lmax=3, strategy=s)  # noqa: E731
     return make("dense"), make("native")
@@ -43,6 +55,7 @@ def _inputs(tp, batch, seed, requires_grad=True):
     return [torch.randn(batch, d, generator=g, dtype=torch.float64, requires_grad=requires_grad) for d in shapes]
 
 
+@needs_toolchain
 @given(channelwise_cases())
 def test_native_product_and_its_first_and_second_derivatives_equal_the_torch_kernels(case):
     """Forward, the vector-Jacobian products for x, y and w, and the second derivatives (the
@@ -64,6 +77,7 @@ def test_native_product_and_its_first_and_second_derivatives_equal_the_torch_ker
         torch.testing.assert_close(a, b, **TOL)
 
 
+@needs_toolchain
 def test_gradcheck_and_gradgradcheck_of_the_native_product():
     _, native = _products("2x0e+1x1o+2x2e", "0e+1o+2e")
     inputs = _inputs(native, 3, seed=1)
@@ -71,6 +85,7 @@ def test_gradcheck_and_gradgradcheck_of_the_native_product():
     assert torch.autograd.gradgradcheck(native, inputs)
 
 
+@needs_toolchain
 def test_float32_matches_float64_and_shared_weights_broadcast():
     dense, native = _products("4x0e+4x1o+4x2e", "0e+1o+2e")
     x, y, w = _inputs(dense, 6, seed=2, requires_grad=False)
@@ -100,6 +115,7 @@ def _convolution_reference(tp, h, y, w, sender, receiver):
     return messages.new_zeros(h.shape[0], messages.shape[1]).index_add(0, receiver, messages)
 
 
+@needs_toolchain
 @given(graphs(), st.sampled_from([("2x0e+1x1o+1x2e", "0e+1o+2e"), ("3x1o", "1o"), ("1x0e+2x2o", "0e+2e")]))
 def test_fused_convolution_equals_product_then_index_add_with_derivatives(graph, irreps):
     """sum over incoming edges of the product, and its first and second derivatives for node
@@ -130,6 +146,7 @@ def test_fused_convolution_equals_product_then_index_add_with_derivatives(graph,
             torch.testing.assert_close(a, b, **TOL)
 
 
+@needs_toolchain
 def test_gradcheck_and_gradgradcheck_of_the_fused_convolution():
     dense, _ = _products("2x0e+1x1o+1x2e", "0e+1o+2e")
     sender, receiver = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 0, 2, 2])
@@ -142,6 +159,7 @@ def test_gradcheck_and_gradgradcheck_of_the_fused_convolution():
     assert torch.autograd.gradgradcheck(f, (h, y, w))
 
 
+@needs_toolchain
 def test_fused_convolution_rejects_edges_to_missing_nodes():
     dense, _ = _products("2x0e", "0e")
     h, y, w = torch.randn(2, 2), torch.randn(1, 1), torch.randn(1, dense.weight_numel)
@@ -149,6 +167,7 @@ def test_fused_convolution_rejects_edges_to_missing_nodes():
         ops.convolution(dense._native_key, h, y, w, torch.tensor([0]), torch.tensor([2]))
 
 
+@needs_toolchain
 def test_convolution_layer_native_equals_torch_kernels_and_forces_train():
     """nn.Convolution with strategy='native' (fused) and 'dense' (product + index_add): same output and
     the same second derivatives (forces in training: d/dtheta of d E / d pos)."""
@@ -177,6 +196,7 @@ def test_convolution_layer_native_equals_torch_kernels_and_forces_train():
 # --- registration: eager, torch.compile, torch.export ------------------------------------------------
 
 
+@needs_toolchain
 def test_torch_compile_fullgraph_and_export_use_the_native_op():
     _, native = _products("2x0e+2x1o", "0e+1o")
     x, y, w = _inputs(native, 4, seed=5, requires_grad=False)
@@ -214,6 +234,7 @@ def test_rendered_source_is_one_line_per_nonzero_term_and_deterministic():
     assert "sqrt(30)/" in text  # exact values in the comments
 
 
+@needs_toolchain
 def test_cached_library_is_verified_before_it_is_loaded(tmp_path):
     library = build.load_library(3)
     copy = tmp_path / library.path.name
@@ -248,6 +269,7 @@ def test_without_a_compiler_auto_falls_back_with_one_message_and_native_raises(m
         backend.clear_unavailable()
 
 
+@needs_toolchain
 def test_native_strategy_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="strategy='native' needs a channel-wise product"):
         o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", strategy="native")
@@ -257,6 +279,7 @@ def test_native_strategy_errors_name_what_is_wrong():
         native(x, y, w)
 
 
+@needs_toolchain
 def test_fused_convolution_is_deterministic_whatever_the_thread_count():
     """Sums over a receiver's edges run in edge order inside one task: the same bits with 1 or 2
     threads (torch.set_num_threads is what at::parallel_for follows)."""

@@ -6,6 +6,12 @@ Cases (float32, as in the issue that defines them):
   b  FullyConnectedTensorProduct 16x0e+16x1o+16x2e (x) itself -> itself, 20,000 rows
   c  FullTensorProduct 0e+1o+2e+3o (x) itself, 100,000 rows
   d  spherical harmonics lmax 3 and 8 on 100,000 vectors (normalize=True)
+  f  the convolution of case (a) on a graph (20,000 and 2,000 edges, 20 per receiver): e3gen's fused
+     native op (gather, product, segment sum; no per-edge messages) against e3nn's product on
+     x[sender] followed by index_add; with the peak memory each adds over its inputs
+
+Backends: "eager", "compiled" (torch.compile), and "native" (e3gen's C++ kernels, strategy="native",
+against eager e3nn; cases a and f only, the others have no native kernels yet).
 
 For each: forward and forward+backward (gradients for every input and the weights), eager and
 torch.compile'd (e3nn compiled too, so the comparison is like for like), median of repeated runs.
@@ -49,6 +55,7 @@ class Row:
     e3nn: float
     e3gen: float
     compile_seconds: Dict[str, float] = field(default_factory=dict)
+    peak_bytes: Dict[str, int] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -94,6 +101,7 @@ def workloads() -> Dict[str, List[Workload]]:
                        lambda o3: o3.FullyConnectedTensorProduct("16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e"),
                        _tp_inputs)],
         "c": [Workload("c full 0e+1o+2e+3o", 100_000, lambda o3: o3.FullTensorProduct("0e+1o+2e+3o", "0e+1o+2e+3o"), _tp_inputs)],
+        "f": [Workload("f fused conv lmax3", n, lambda o3: None, lambda module, n: ()) for n in (20_000, 2_000)],
         "d": [Workload(f"d harmonics lmax{l}", 100_000, (lambda l: lambda o3: _SphericalHarmonics(o3, l))(l),
                        lambda module, n: (torch.randn(n, 3),)) for l in (3, 8)],
     }
@@ -108,7 +116,7 @@ def _forward(module, inputs):
 
 
 def _forward_backward(module, inputs):
-    leaves = [t.detach().requires_grad_(True) for t in inputs]
+    leaves = [t.detach().requires_grad_(t.is_floating_point()) for t in inputs]
 
     def run():
         out = module(*leaves)
@@ -129,11 +137,81 @@ def _median_interleaved(runs: Dict[str, Callable], repeats: int) -> Dict[str, fl
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+class _FusedConvolution(torch.nn.Module):
+    """Case (f): out[n] = sum over edges into n of the case (a) product of x[sender], y, w.
+
+    e3nn: its TensorProduct on the gathered rows, then index_add. e3gen: the fused native op."""
+
+    def __init__(self, o3, fused: bool):
+        super().__init__()
+        self.tp = _conv_product(o3)
+        self.fused = fused
+        if fused:
+            from e3gen.native import ops
+
+            self.convolution = ops.convolution
+            self.tp.strategy = "native"
+
+    def forward(self, x, y, w, sender, receiver):
+        if self.fused:
+            return self.convolution(self.tp._native_key, x, y, w, sender, receiver)
+        messages = self.tp(x.index_select(0, sender), y, w)
+        return messages.new_zeros(x.shape[0], messages.shape[1]).index_add(0, receiver, messages)
+
+
+def _graph_inputs(module, edges: int):
+    nodes = max(1, edges // 20)
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(nodes, module.tp.irreps_in1.dim, generator=g), torch.randn(edges, module.tp.irreps_in2.dim, generator=g),
+            torch.randn(edges, module.tp.weight_numel, generator=g),
+            torch.randint(0, nodes, (edges,), generator=g), torch.randint(0, nodes, (edges,), generator=g))
+
+
+def _peak_bytes(run: Callable) -> int:
+    """Resident memory a call adds at its peak (a forked child runs it once; Linux only)."""
+    import resource
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        with open("/proc/self/statm") as f:
+            before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        run()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        os.write(write, str(max(0, peak - before)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return int(text or 0)
+
+
 def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row]:
     from e3gen import o3 as e3gen_o3
 
     torch.manual_seed(0)
+    if workload.name.startswith("f "):
+        if backend != "native":
+            return []
+        modules = {"e3nn": _FusedConvolution(e3nn_o3, False), "e3gen": _FusedConvolution(e3gen_o3, True)}
+        inputs = _graph_inputs(modules["e3gen"], workload.size)
+        rows = []
+        for pass_name, make_run in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
+            runs = {lib: make_run(module, inputs) for lib, module in modules.items()}
+            for run in runs.values():
+                run()
+            medians = _median_interleaved(runs, repeats)
+            peaks = {lib: _peak_bytes(run) for lib, run in runs.items()}
+            rows.append(Row(workload.name, workload.size, pass_name, backend, medians["e3nn"], medians["e3gen"], {}, peaks))
+        return rows
     modules = {"e3nn": workload.make(e3nn_o3), "e3gen": workload.make(e3gen_o3)}
+    if backend == "native":
+        if not getattr(modules["e3gen"], "_native_layout", None):
+            print(f"{workload.name}: no native kernels for this case yet (skipped)", file=sys.stderr)
+            return []
+        modules["e3gen"].strategy = "native"
     inputs = workload.inputs(modules["e3gen"], workload.size)
     rows = []
     for pass_name, make_run in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
@@ -153,10 +231,12 @@ def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row
 
 
 def format_rows(rows: List[Row]) -> str:
-    header = f"{'case':<24} {'size':>7} {'pass':<8} {'backend':<9} {'e3nn ms':>9} {'e3gen ms':>9} {'e3gen/e3nn':>10}  compile s (e3nn/e3gen)"
+    header = f"{'case':<24} {'size':>7} {'pass':<8} {'backend':<9} {'e3nn ms':>9} {'e3gen ms':>9} {'e3gen/e3nn':>10}  compile s or peak MB (e3nn/e3gen)"
     lines = [header, "-" * len(header)]
     for r in rows:
         compile_text = f"{r.compile_seconds['e3nn']:.1f} / {r.compile_seconds['e3gen']:.1f}" if r.compile_seconds else ""
+        if r.peak_bytes:
+            compile_text = f"peak MB {r.peak_bytes['e3nn'] / 2**20:.0f} / {r.peak_bytes['e3gen'] / 2**20:.0f}"
         lines.append(
             f"{r.case:<24} {r.size:>7} {r.pass_:<8} {r.backend:<9} {1e3 * r.e3nn:>9.1f} {1e3 * r.e3gen:>9.1f} "
             f"{r.ratio:>10.2f}  {compile_text}"
@@ -195,7 +275,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="e3gen bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'a' or 'abcd' (default)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
-    p.add_argument("--backends", default="eager,compiled", help="eager, compiled or both (default)")
+    p.add_argument("--backends", default="eager,compiled", help="eager, compiled, native, comma-separated (default eager,compiled)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--small", action="store_true", help="run only the smaller size of each case")
     p.add_argument("--plot", metavar="FILE", help="also draw e3gen/e3nn per case and pass to FILE (needs matplotlib)")
@@ -227,6 +307,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     torch._dynamo.config.recompile_limit = 256
     print(f"e3gen {e3gen.__version__} vs e3nn {e3nn.__version__}; torch {torch.__version__}, float32, "
           f"{torch.get_num_threads()} threads, allocator: {allocator()}; median of {args.repeats}")
+    if "native" in args.backends:
+        from e3gen.native.build import load_library
+
+        library = load_library(3)
+        how = f"compiled in {library.compile_seconds:.1f}s" if library.compile_seconds else "loaded from the cache"
+        print(f"native kernels: {library.namespace} ({how})")
     rows: List[Row] = []
     selected = workloads()
     for case in args.cases:

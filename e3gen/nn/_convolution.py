@@ -42,6 +42,8 @@ from typing import Callable, Sequence, Union
 import torch
 
 from e3gen.math import BesselBasis, PolynomialCutoff
+from e3gen.native import backend as native_backend
+from e3gen.native import ops as native_ops
 from e3gen.nn._fc import FullyConnectedNet
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
@@ -64,6 +66,11 @@ class Convolution(torch.nn.Module):
         radial_act: activation of the radial MLP (normalised to unit second moment, e3nn's rule).
         cutoff_p: power p of NequIP's polynomial envelope.
         trainable_basis: whether the Bessel frequencies are trained (NequIP's default: True).
+        strategy: how the product and the sum over edges run (`e3gen.native.backend`): "auto" (the
+            fused native convolution on CPU where it can be built: gather, product and segment sum
+            over receivers in one op, no per-edge messages in memory, deterministic; otherwise the
+            Torch kernels), "native" (force it), or a TensorProduct strategy ("dense", "unrolled":
+            the product of o3.TensorProduct, then index_add).
 
     Attributes: ``linear_1``, ``tp`` (its ``irreps_out`` is the per-edge message layout), ``radial``
     (the MLP), ``radial_basis``, ``cutoff``, ``linear_2``, ``sc``.
@@ -85,6 +92,7 @@ class Convolution(torch.nn.Module):
         radial_act: Callable[[torch.Tensor], torch.Tensor] = torch.nn.functional.silu,
         cutoff_p: float = 6,
         trainable_basis: bool = True,
+        strategy: str = "auto",
     ) -> None:
         super().__init__()
         self.irreps_node_input = Irreps(irreps_node_input)
@@ -109,7 +117,8 @@ class Convolution(torch.nn.Module):
         self.linear_1 = Linear(self.irreps_node_input, self.irreps_node_input)
         try:
             self.tp = channelwise_tensor_product(
-                self.irreps_node_input, self.irreps_sh, self.irreps_node_output, shared_weights=False, internal_weights=False
+                self.irreps_node_input, self.irreps_sh, self.irreps_node_output, shared_weights=False, internal_weights=False,
+                strategy=strategy,
             )
         except ValueError:
             raise ValueError(
@@ -150,10 +159,16 @@ class Convolution(torch.nn.Module):
         length = torch.linalg.vector_norm(edge_vec, dim=1)  # [E]
         radial = self.radial_basis(length) * self.cutoff(length)[:, None]  # [E, num_basis]
         weight = self.radial(radial)  # [E, tp.weight_numel]
-        messages = self.tp(h.index_select(0, sender), self.sh(edge_vec), weight)  # [E, mid]
-        messages = messages * self._message_scale
-        # index_add (not scatter_add_ on a view): out-of-place, differentiable twice, compiles
-        aggregated = messages.new_zeros(node_features.shape[0], self._mid_dim).index_add(0, receiver, messages)
+        edge_sh = self.sh(edge_vec)  # [E, irreps_sh.dim]
+        if native_backend.use_native(self.tp.strategy, self.tp._native_layout, (h, edge_sh, weight), self._name):
+            # gather, product and sum over receivers in one op: the [E, mid] messages never exist
+            aggregated = native_ops.convolution(self.tp._native_key, h, edge_sh, weight, sender, receiver)
+            aggregated = aggregated * self._message_scale
+        else:
+            messages = self.tp(h.index_select(0, sender), edge_sh, weight)  # [E, mid]
+            messages = messages * self._message_scale
+            # index_add (not scatter_add_ on a view): out-of-place, differentiable twice, compiles
+            aggregated = messages.new_zeros(node_features.shape[0], self._mid_dim).index_add(0, receiver, messages)
         return self.linear_2(aggregated) + self_connection
 
     def _check_inputs(self, node_features, node_attr, edge_index, edge_vec) -> None:

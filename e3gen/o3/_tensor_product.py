@@ -42,12 +42,14 @@ from e3gen.o3._coupling import coupling_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._wigner import wigner_3j
+from e3gen.native import backend as native_backend
+from e3gen.native import ops as native_ops
 from e3gen.runtime.loader import load_kernels
 
 MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
 IRREP_NORMALIZATIONS = ("component", "norm", "none")
 PATH_NORMALIZATIONS = ("element", "path", "none")
-STRATEGIES = ("auto", "dense", "unrolled")
+STRATEGIES = ("auto", "dense", "unrolled", "native")
 
 
 class Instruction(NamedTuple):
@@ -251,7 +253,10 @@ class TensorProduct(torch.nn.Module):
     fastest in eager mode; "unrolled" calls the generated per-path kernels (one line per nonzero
     term) with their generated backward, which torch.compile fuses; "auto" (default) is "dense",
     except that while torch.compile traces, groups of paths whose channels carry their own
-    weights (uvu, uuu, uvuv, or no weights) are unrolled. All give the same numbers up to rounding.
+    weights (uvu, uuu, uvuv, or no weights) are unrolled. "native" runs the C++ kernels of
+    `e3gen.native` (channel-wise products: weighted uvu paths, irreps_in2 of multiplicity 1; CPU,
+    float32/float64), compiled on first use; "auto" picks them too wherever they apply and can be
+    built (`e3gen.native.backend`). All give the same numbers up to rounding.
     """
 
     def __init__(
@@ -325,6 +330,14 @@ class TensorProduct(torch.nn.Module):
             self.register_buffer("weight", torch.Tensor())
 
         self._groups = _plan(self.irreps_in1, self.irreps_in2, self.irreps_out, self.instructions)
+        # The native (C++) kernels' description of this product, or None where they do not apply;
+        # e3gen.native.backend decides per call whether they run (see `strategy`).
+        self._native_layout = native_ops.layout_of(self.irreps_in1, self.irreps_in2, self.irreps_out, self.instructions)
+        self._native_key = self._native_layout.key() if self._native_layout is not None else ""
+        if strategy == "native" and self._native_layout is None:
+            raise ValueError(f"{name}: strategy='native' needs a channel-wise product (every instruction 'uvu' with "
+                             "weights, irreps_in2 of multiplicity 1); use strategy='auto' or 'dense'")
+        native_backend.prepare(strategy, self._native_layout)
         # Exact tables and generated kernels are looked up once, here, so that forward holds only
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]
@@ -484,6 +497,9 @@ class TensorProduct(torch.nn.Module):
         y = y.expand(*batch, -1).reshape(b, self._dim_in2)
         if not self.shared_weights:
             weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
+        if native_backend.use_native(self.strategy, self._native_layout, (x, y, weight), self._describe()):
+            w = weight.expand(b, -1) if self.shared_weights else weight
+            return native_ops.product(self._native_key, x, y, w).reshape(*batch, self._dim_out)
         compiling = torch.compiler.is_compiling()
         unrolled = [
             self.strategy == "unrolled" or (self.strategy == "auto" and compiling and well) for well in self._unrolls_well

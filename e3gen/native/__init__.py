@@ -1,0 +1,10 @@
+"""e3gen's native backend: C++ kernels rendered from the same IR as the Torch ones.
+
+* `build`: render, compile on first use (torch.utils.cpp_extension) and cache by source hash;
+* `ops`: the `torch.library` custom ops (`e3gen::channelwise`, `e3gen::channelwise_conv`) with
+  fake implementations and autograd formulas (eager, torch.compile and torch.export use them);
+* `backend`: the one place where a layer's `strategy` is resolved to "native" or the Torch kernels.
+
+A second native target (a GPU renderer of the same IR) would be another `build` beside this one
+behind the same ops: the ops only need a function per (role, dtype, device).
+"""

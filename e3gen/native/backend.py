@@ -1,0 +1,77 @@
+"""The one seam where a layer's `strategy` becomes "native kernels" or "Torch kernels".
+
+Layers hold a `ChannelwiseLayout` (or None where the native kernels do not apply) and ask
+`use_native(strategy, layout, tensors)` at each call:
+
+* "native": the native kernels, or a clear error saying why they cannot run here;
+* "auto": the native kernels where they apply (a native layout, CPU tensors of one float32 /
+  float64 dtype) and can be built; otherwise the Torch kernels, after one message on stderr when
+  the reason is the toolchain (no compiler, a failed compile), never per call;
+* anything else ("dense", "unrolled"): the Torch kernels.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from e3gen.native.build import NativeUnavailable, load_library
+from e3gen.native.ops import ChannelwiseLayout
+
+_DTYPES = (torch.float32, torch.float64)
+_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
+
+
+def _why_not(layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor]) -> Optional[str]:
+    if layout is None:
+        return ("the native kernels cover channel-wise products only (every instruction 'uvu' with weights, "
+                "second input of multiplicity 1)")
+    dtypes = {t.dtype for t in tensors}
+    if any(t.device.type != "cpu" for t in tensors):
+        return f"the native kernels run on CPU, got tensors on {sorted({str(t.device) for t in tensors})}"
+    if len(dtypes) != 1 or next(iter(dtypes)) not in _DTYPES:
+        return f"the native kernels need one dtype, float32 or float64, got {sorted(str(d) for d in dtypes)}"
+    return None
+
+
+def available(lmax: int) -> Optional[NativeUnavailable]:
+    """None when the native library for lmax loads (compiling it if needed), else why not."""
+    if lmax not in _unavailable:
+        try:
+            load_library(lmax)
+            _unavailable[lmax] = None
+        except NativeUnavailable as error:
+            _unavailable[lmax] = error
+            print(f"e3gen: {error}; using the Torch kernels instead.", file=sys.stderr, flush=True)
+    return _unavailable[lmax]
+
+
+def prepare(strategy: str, layout: Optional[ChannelwiseLayout]) -> None:
+    """At a layer's construction: load (or compile) the library it may use, so that calls (and
+    torch.compile's tracing of them) only look up the answer."""
+    if strategy in ("auto", "native") and layout is not None:
+        available(layout.lmax)
+
+
+def use_native(strategy: str, layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor], owner: str) -> bool:
+    """Whether `owner` (a layer's description, for messages) runs this call on the native kernels."""
+    if strategy not in ("auto", "native"):
+        return False
+    reason = _why_not(layout, tensors)
+    if reason is not None:
+        if strategy == "native":
+            raise ValueError(f"{owner}: strategy='native' cannot run here: {reason}; use strategy='auto' or 'dense'")
+        return False
+    error = available(layout.lmax)
+    if error is not None:
+        if strategy == "native":
+            raise RuntimeError(f"{owner}: strategy='native' cannot run here: {error}") from error
+        return False
+    return True
+
+
+def clear_unavailable() -> None:
+    """Forget toolchain failures (tests use this after simulating a missing compiler)."""
+    _unavailable.clear()

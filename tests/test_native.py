@@ -1,0 +1,302 @@
+"""The native (C++) backend: the same numbers as the Torch kernels, derivatives of every order,
+the fused convolution, op registration (eager, torch.compile, torch.export), the cache, and the
+fallback where no compiler exists.
+
+Oracle: the Torch renderer's kernels (strategy="dense"), which the rest of the suite checks
+against e3nn. Tolerance 1e-12 in float64: both sum the same exact coefficients in different
+orders, so they differ by a few ulps of the O(1-10) values involved.
+The library is compiled once per test session (into the session's cache), so these tests keep to
+lmax <= 3 (the smallest library e3gen builds covers that).
+"""
+
+import shutil
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from e3gen import nn, o3
+from e3gen.native import backend, build, ops
+
+TOL = dict(rtol=0, atol=1e-12)
+
+
+def _toolchain_problem():
+    try:
+        build.check_toolchain()
+    except build.NativeUnavailable as error:
+        return str(error)
+    return None
+
+
+# Where no compiler exists, only the planner and the fallback can be tested.
+needs_toolchain = pytest.mark.skipif(_toolchain_problem() is not None, reason=f"native kernels: {_toolchain_problem()}")
+
+
+def _products(irreps_in, irreps_sh):
+    make = lambda s: o3.channelwise_tensor_product(irreps_in, irreps_sh, lmax=3, strategy=s)  # noqa: E731
+    return make("dense"), make("native")
+
+
+@st.composite
+def channelwise_cases(draw):
+    """Random features (muls 0-3 of l = 0..2, either parity), harmonics (a subset of 0e+1o+2e),
+    and a batch of 0-5 rows."""
+    blocks = [f"{draw(st.integers(0, 3))}x{l}{draw(st.sampled_from('eo'))}" for l in range(3)]
+    irreps_in = "+".join(b for b in blocks if not b.startswith("0x")) or "1x0e"
+    sh = [ir for ir in ("0e", "1o", "2e") if draw(st.booleans())] or ["1o"]
+    return irreps_in, "+".join(sh), draw(st.integers(0, 5)), draw(st.integers(0, 2**31 - 1))
+
+
+def _inputs(tp, batch, seed, requires_grad=True):
+    g = torch.Generator().manual_seed(seed)
+    shapes = (tp.irreps_in1.dim, tp.irreps_in2.dim, tp.weight_numel)
+    return [torch.randn(batch, d, generator=g, dtype=torch.float64, requires_grad=requires_grad) for d in shapes]
+
+
+@needs_toolchain
+@given(channelwise_cases())
+def test_native_product_and_its_first_and_second_derivatives_equal_the_torch_kernels(case):
+    """Forward, the vector-Jacobian products for x, y and w, and the second derivatives (the
+    gradient of <v, d out/dx> with respect to x, y, w) agree with strategy='dense' to 1e-12."""
+    irreps_in, irreps_sh, batch, seed = case
+    dense, native = _products(irreps_in, irreps_sh)
+    x, y, w = _inputs(dense, batch, seed)
+    out_dense, out_native = dense(x, y, w), native(x, y, w)
+    torch.testing.assert_close(out_native, out_dense, **TOL)
+    g = torch.randn_like(out_dense)
+    grads_dense = torch.autograd.grad(out_dense, (x, y, w), g, create_graph=True)
+    grads_native = torch.autograd.grad(out_native, (x, y, w), g, create_graph=True)
+    for a, b in zip(grads_native, grads_dense):
+        torch.testing.assert_close(a, b, **TOL)
+    v = [torch.randn_like(t) for t in grads_dense]
+    second_dense = torch.autograd.grad(sum((a * b).sum() for a, b in zip(grads_dense, v)), (x, y, w), materialize_grads=True)
+    second_native = torch.autograd.grad(sum((a * b).sum() for a, b in zip(grads_native, v)), (x, y, w), materialize_grads=True)
+    for a, b in zip(second_native, second_dense):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@needs_toolchain
+def test_gradcheck_and_gradgradcheck_of_the_native_product():
+    _, native = _products("2x0e+1x1o+2x2e", "0e+1o+2e")
+    inputs = _inputs(native, 3, seed=1)
+    assert torch.autograd.gradcheck(native, inputs)
+    assert torch.autograd.gradgradcheck(native, inputs)
+
+
+@needs_toolchain
+def test_float32_matches_float64_and_shared_weights_broadcast():
+    dense, native = _products("4x0e+4x1o+4x2e", "0e+1o+2e")
+    x, y, w = _inputs(dense, 6, seed=2, requires_grad=False)
+    torch.testing.assert_close(native(x.float(), y.float(), w.float()).double(), dense(x, y, w), rtol=1e-5, atol=1e-5)
+    shared = o3.channelwise_tensor_product("4x0e+4x1o+4x2e", "0e+1o+2e", lmax=3, shared_weights=True,
+                                           internal_weights=True, strategy="native").double()
+    reference = o3.channelwise_tensor_product("4x0e+4x1o+4x2e", "0e+1o+2e", lmax=3, shared_weights=True,
+                                              internal_weights=True, strategy="dense").double()
+    reference.load_state_dict(shared.state_dict())
+    torch.testing.assert_close(shared(x, y), reference(x, y), **TOL)
+
+
+# --- the fused convolution --------------------------------------------------------------------------
+
+
+@st.composite
+def graphs(draw):
+    """1-6 nodes, 0-10 edges between random nodes (so some receivers get none, some several)."""
+    n = draw(st.integers(1, 6))
+    e = draw(st.integers(0, 10))
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=e, max_size=e))
+    return n, edges, draw(st.integers(0, 2**31 - 1))
+
+
+def _convolution_reference(tp, h, y, w, sender, receiver):
+    messages = tp(h.index_select(0, sender), y, w)
+    return messages.new_zeros(h.shape[0], messages.shape[1]).index_add(0, receiver, messages)
+
+
+@needs_toolchain
+@given(graphs(), st.sampled_from([("2x0e+1x1o+1x2e", "0e+1o+2e"), ("3x1o", "1o"), ("1x0e+2x2o", "0e+2e")]))
+def test_fused_convolution_equals_product_then_index_add_with_derivatives(graph, irreps):
+    """sum over incoming edges of the product, and its first and second derivatives for node
+    features, harmonics and weights, agree with product + index_add (Torch kernels) to 1e-12,
+    including graphs without edges and receivers without edges."""
+    n, edges, seed = graph
+    dense, _ = _products(*irreps)
+    layout = dense._native_key
+    g = torch.Generator().manual_seed(seed)
+    sender = torch.tensor([s for s, _ in edges], dtype=torch.int64)
+    receiver = torch.tensor([r for _, r in edges], dtype=torch.int64)
+    h = torch.randn(n, dense.irreps_in1.dim, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(len(edges), dense.irreps_in2.dim, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(len(edges), dense.weight_numel, generator=g, dtype=torch.float64, requires_grad=True)
+    expected = _convolution_reference(dense, h, y, w, sender, receiver)
+    got = ops.convolution(layout, h, y, w, sender, receiver)
+    torch.testing.assert_close(got, expected, **TOL)
+    grad = torch.randn_like(expected)
+    first_expected = torch.autograd.grad(expected, (h, y, w), grad, create_graph=True)
+    first_got = torch.autograd.grad(got, (h, y, w), grad, create_graph=True)
+    for a, b in zip(first_got, first_expected):
+        torch.testing.assert_close(a, b, **TOL)
+    if edges:  # without edges every derivative is identically zero and has no graph
+        v = torch.randn_like(h)
+        second_expected = torch.autograd.grad((first_expected[1] ** 2).sum() + (first_expected[0] * v).sum(), (h, y, w))
+        second_got = torch.autograd.grad((first_got[1] ** 2).sum() + (first_got[0] * v).sum(), (h, y, w))
+        for a, b in zip(second_got, second_expected):
+            torch.testing.assert_close(a, b, **TOL)
+
+
+@needs_toolchain
+def test_gradcheck_and_gradgradcheck_of_the_fused_convolution():
+    dense, _ = _products("2x0e+1x1o+1x2e", "0e+1o+2e")
+    sender, receiver = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 0, 2, 2])
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(4, dense.irreps_in1.dim, generator=g, dtype=torch.float64, requires_grad=True)  # node 3: no edges
+    y = torch.randn(5, dense.irreps_in2.dim, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, dense.weight_numel, generator=g, dtype=torch.float64, requires_grad=True)
+    f = lambda h, y, w: ops.convolution(dense._native_key, h, y, w, sender, receiver)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (h, y, w))
+    assert torch.autograd.gradgradcheck(f, (h, y, w))
+
+
+@needs_toolchain
+def test_fused_convolution_rejects_edges_to_missing_nodes():
+    dense, _ = _products("2x0e", "0e")
+    h, y, w = torch.randn(2, 2), torch.randn(1, 1), torch.randn(1, dense.weight_numel)
+    with pytest.raises(RuntimeError, match="outside 0..1"):
+        ops.convolution(dense._native_key, h, y, w, torch.tensor([0]), torch.tensor([2]))
+
+
+@needs_toolchain
+def test_convolution_layer_native_equals_torch_kernels_and_forces_train():
+    """nn.Convolution with strategy='native' (fused) and 'dense' (product + index_add): same output and
+    the same second derivatives (forces in training: d/dtheta of d E / d pos)."""
+    torch.manual_seed(4)
+    layers = {s: nn.Convolution("4x0e+2x1o", "2x0e", "4x0e+2x1o+1x2e", irreps_sh=2, r_max=3.0, strategy=s).double()
+              for s in ("dense", "native")}
+    layers["native"].load_state_dict(layers["dense"].state_dict())
+    pos = torch.randn(5, 3, dtype=torch.float64) * 1.5
+    features = torch.randn(5, layers["dense"].irreps_node_input.dim, dtype=torch.float64)
+    attrs = torch.randn(5, 2, dtype=torch.float64)
+    edge_index = torch.tensor([[0, 1, 2, 3, 1, 0], [1, 0, 1, 1, 2, 2]])  # node 4: no edges in
+    results = {}
+    for name, layer in layers.items():
+        p = pos.clone().requires_grad_(True)
+        edge_vec = p[edge_index[1]] - p[edge_index[0]]
+        energy = layer(features, attrs, edge_index, edge_vec).pow(2).sum()
+        forces = torch.autograd.grad(energy, p, create_graph=True)[0]
+        grads = torch.autograd.grad(forces.pow(2).sum(), list(layer.parameters()))
+        results[name] = (energy, forces, grads)
+    torch.testing.assert_close(results["native"][0], results["dense"][0], **TOL)
+    torch.testing.assert_close(results["native"][1], results["dense"][1], **TOL)
+    for a, b in zip(results["native"][2], results["dense"][2]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+# --- registration: eager, torch.compile, torch.export ------------------------------------------------
+
+
+@needs_toolchain
+def test_torch_compile_fullgraph_and_export_use_the_native_op():
+    _, native = _products("2x0e+2x1o", "0e+1o")
+    x, y, w = _inputs(native, 4, seed=5, requires_grad=False)
+    expected = native(x, y, w)
+    compiled = torch.compile(native, fullgraph=True, backend="aot_eager")
+    xs = [t.clone().requires_grad_(True) for t in (x, y, w)]
+    try:
+        out = compiled(*xs)
+    finally:
+        # dynamo counts compilations per code object (TensorProduct.forward) over the whole session;
+        # forget this one so that other files' compile tests keep their budget
+        torch._dynamo.reset()
+    torch.testing.assert_close(out, expected, **TOL)
+    out.sum().backward()  # through the registered autograd formula
+    exported = torch.export.export(native, (x, y, w))
+    assert any("e3gen.channelwise" in str(node.target) for node in exported.graph.nodes)
+    torch.testing.assert_close(exported.module()(x, y, w), expected, **TOL)
+
+
+# --- planner, cache and fallback ---------------------------------------------------------------------
+
+
+def test_rendered_source_is_one_line_per_nonzero_term_and_deterministic():
+    from e3gen.codegen.plan_cpp import plan_cpp_unit
+    from e3gen.codegen.render_cpp import render_cpp_unit
+    from e3gen.ir.lower import lower
+
+    ir = lower(2)
+    text = render_cpp_unit(plan_cpp_unit(ir), "ns", "v")
+    assert text == render_cpp_unit(plan_cpp_unit(ir), "ns", "v")
+    for role in "xywg":  # every role function spells each nonzero term exactly once
+        lines = [line for line in text.split(f"_d{role}(")[1:]]
+        terms = sum(block.split("\n}\n")[0].count("  // ") for block in lines)
+        assert terms == ir.num_terms, role
+    assert "sqrt(30)/" in text  # exact values in the comments
+
+
+@needs_toolchain
+def test_cached_library_is_verified_before_it_is_loaded(tmp_path):
+    library = build.load_library(3)
+    copy = tmp_path / library.path.name
+    shutil.copytree(library.path, copy)
+    _, _, text, digest = build._source(library.lmax)
+    assert build._verified(copy, text, digest)
+    so = next(copy.glob("*.so"))
+    data = bytearray(so.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    so.write_bytes(bytes(data))
+    assert not build._verified(copy, text, digest)  # a corrupt library is rebuilt, never loaded
+    assert not build._verified(copy, text + "// edited\n", digest)
+
+
+def test_without_a_compiler_auto_falls_back_with_one_message_and_native_raises(monkeypatch, tmp_path, capfd):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    monkeypatch.setenv("E3GEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(build, "_loaded", {})
+    backend.clear_unavailable()
+    try:
+        auto = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2)
+        dense = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy="dense")
+        x, y, w = _inputs(auto, 3, seed=6, requires_grad=False)
+        torch.testing.assert_close(auto(x, y, w), dense(x, y, w), **TOL)
+        auto(x, y, w)
+        message = capfd.readouterr().err
+        assert message.count("no C++ compiler found") == 1 and "using the Torch kernels" in message
+        forced = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy="native")
+        with pytest.raises(RuntimeError, match="strategy='native' cannot run here: no C\\+\\+ compiler"):
+            forced(x, y, w)
+    finally:
+        backend.clear_unavailable()
+
+
+@needs_toolchain
+def test_native_strategy_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match="strategy='native' needs a channel-wise product"):
+        o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", strategy="native")
+    native = o3.channelwise_tensor_product("2x0e", "0e", strategy="native")
+    x, y, w = torch.randn(2, 2, dtype=torch.float16), torch.randn(2, 1, dtype=torch.float16), torch.randn(2, 2, dtype=torch.float16)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        native(x, y, w)
+
+
+@needs_toolchain
+def test_fused_convolution_is_deterministic_whatever_the_thread_count():
+    """Sums over a receiver's edges run in edge order inside one task: the same bits with 1 or 2
+    threads (torch.set_num_threads is what at::parallel_for follows)."""
+    dense, _ = _products("8x0e+8x1o+8x2e", "0e+1o+2e")
+    g = torch.Generator().manual_seed(7)
+    sender, receiver = torch.randint(0, 40, (400,), generator=g), torch.randint(0, 40, (400,), generator=g)
+    h = torch.randn(40, dense.irreps_in1.dim, generator=g, requires_grad=True)
+    y = torch.randn(400, dense.irreps_in2.dim, generator=g, requires_grad=True)
+    w = torch.randn(400, dense.weight_numel, generator=g, requires_grad=True)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = ops.convolution(dense._native_key, h, y, w, sender, receiver)
+            results.append((out, *torch.autograd.grad(out.pow(2).sum(), (h, y, w))))
+    finally:
+        torch.set_num_threads(previous)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

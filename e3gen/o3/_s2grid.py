@@ -22,8 +22,7 @@ import torch
 
 from e3gen.o3._angular_spherical_harmonics import Legendre, spherical_harmonics_alpha
 from e3gen.o3._rotation import angles_to_xyz
-
-_NORMALIZATIONS = ("norm", "component", "integral")
+from e3gen.o3._spherical_harmonics import NORMALIZATIONS
 
 
 def _default(dtype, device):
@@ -137,7 +136,7 @@ def _parse_res(lmax, res):
 
 
 def _check_normalization(name: str, normalization) -> None:
-    if not (torch.is_tensor(normalization) or normalization in _NORMALIZATIONS):
+    if not (torch.is_tensor(normalization) or normalization in NORMALIZATIONS):
         raise AssertionError(f"{name}: normalization needs to be 'norm', 'component' or 'integral', got {normalization!r}")
 
 

@@ -21,23 +21,6 @@ class Convolution(PointConvolution):
         super().__init__(irreps_in, irreps_node_attr, irreps_edge_attr, irreps_out, number_of_basis, radial_layers, radial_neurons, num_neighbors)
 
 
-def _gated_layers(irreps, irreps_hidden, irreps_out, irreps_node_attr, irreps_edge_attr, layers, number_of_edge_scalars,
-                  radial_layers, radial_neurons, num_neighbors, convolution):
-    """``layers`` x (convolution then Gate) followed by a last convolution to ``irreps_out``, as e3nn builds them."""
-    modules = torch.nn.ModuleList()
-    for _ in range(layers):
-        irreps_scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
-        irreps_gated = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
-        ir = "0e" if tp_path_exists(irreps, irreps_edge_attr, "0e") else "0o"
-        irreps_gates = o3.Irreps([(mul, ir) for mul, _ in irreps_gated])
-        gate = parity_gate(irreps_scalars, irreps_gates, irreps_gated)
-        conv = convolution(irreps, irreps_node_attr, irreps_edge_attr, gate.irreps_in, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors)
-        irreps = gate.irreps_out
-        modules.append(Compose(conv, gate))
-    modules.append(convolution(irreps, irreps_node_attr, irreps_edge_attr, irreps_out, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors))
-    return modules
-
-
 def _edges(data: Dict[str, torch.Tensor], max_radius: float, number_of_basis: int, irreps_edge_attr):
     """(batch, edge_src, edge_dst, edge_attr, edge_length_embedded) of e3nn's networks."""
     if "batch" in data:
@@ -89,12 +72,22 @@ class Network(torch.nn.Module):
         self.input_has_node_attr = irreps_node_attr is not None
 
     def _layers(self, layers, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors, convolution) -> torch.nn.ModuleList:
-        """The gated convolutions from the stored irreps, the radial networks fed ``number_of_edge_scalars`` features."""
+        """``layers`` x (convolution then Gate) followed by a last convolution to ``irreps_out``, as e3nn builds them,
+        from the stored irreps; the radial networks are fed ``number_of_edge_scalars`` features."""
         irreps = self.irreps_in if self.irreps_in is not None else o3.Irreps("0e")
-        return _gated_layers(
-            irreps, self.irreps_hidden, self.irreps_out, self.irreps_node_attr, self.irreps_edge_attr, layers, number_of_edge_scalars,
-            radial_layers, radial_neurons, num_neighbors, convolution,
-        )  # fmt: skip
+        irreps_node_attr, irreps_edge_attr = self.irreps_node_attr, self.irreps_edge_attr
+        modules = torch.nn.ModuleList()
+        for _ in range(layers):
+            irreps_scalars = o3.Irreps([(mul, ir) for mul, ir in self.irreps_hidden if ir.l == 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
+            irreps_gated = o3.Irreps([(mul, ir) for mul, ir in self.irreps_hidden if ir.l > 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
+            ir = "0e" if tp_path_exists(irreps, irreps_edge_attr, "0e") else "0o"
+            irreps_gates = o3.Irreps([(mul, ir) for mul, _ in irreps_gated])
+            gate = parity_gate(irreps_scalars, irreps_gates, irreps_gated)
+            conv = convolution(irreps, irreps_node_attr, irreps_edge_attr, gate.irreps_in, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors)
+            irreps = gate.irreps_out
+            modules.append(Compose(conv, gate))
+        modules.append(convolution(irreps, irreps_node_attr, irreps_edge_attr, self.irreps_out, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors))
+        return modules
 
     def _node_inputs(self, data: Dict[str, torch.Tensor]):
         if self.input_has_node_in and "x" in data:

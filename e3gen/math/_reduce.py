@@ -36,6 +36,27 @@ def germinate_formulas(formula: str) -> Tuple[str, Set[Tuple[int, Tuple[int, ...
             return f0, group
 
 
+def spread_over_symmetric_indices(f0: str, formulas, values: dict, what: str) -> dict:
+    """Give every index letter of ``f0`` a value (a dimension, an Irreps) from the letters the symmetries tie it to.
+
+    ``values`` maps some letters to their value and is completed in place (and returned); letters a
+    permutation of ``formulas`` swaps must agree. ``what`` names the value in the errors (e3nn's wording).
+    """
+    for _s, p in formulas:
+        f = "".join(f0[i] for i in p)
+        for i, j in zip(f0, f):
+            if i in values and j in values and values[i] != values[j]:
+                raise RuntimeError(f"{what} of {i} and {j} should be the same")
+            if i in values:
+                values[j] = values[i]
+            if j in values:
+                values[i] = values[j]
+    for i in f0:
+        if i not in values:
+            raise RuntimeError(f"index {i} has no {what} associated to it")
+    return values
+
+
 def reduce_permutation(f0: str, formulas, dtype=None, device=None, **dims: int):
     """Orthonormal basis of the tensors with the symmetries ``formulas`` (from `germinate_formulas`).
 
@@ -43,18 +64,7 @@ def reduce_permutation(f0: str, formulas, dtype=None, device=None, **dims: int):
     Returns (Q [d_sym, dims...], ret) where ``ret[a]`` lists the (sign, multi-index) entries basis
     tensor a is spread over, each with value sign / sqrt(len).
     """
-    for _s, p in formulas:
-        f = "".join(f0[i] for i in p)
-        for i, j in zip(f0, f):
-            if i in dims and j in dims and dims[i] != dims[j]:
-                raise RuntimeError(f"dimension of {i} and {j} should be the same")
-            if i in dims:
-                dims[j] = dims[i]
-            if j in dims:
-                dims[i] = dims[j]
-    for i in f0:
-        if i not in dims:
-            raise RuntimeError(f"index {i} has no dimension associated to it")
+    spread_over_symmetric_indices(f0, formulas, dims, "dimension")
     dims = [dims[i] for i in f0]
 
     # Each orbit of multi-indices under the group is one degree of freedom, unless it contains

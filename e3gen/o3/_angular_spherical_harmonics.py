@@ -20,22 +20,7 @@ import torch
 
 from e3gen.o3._irreps import Irreps
 from e3gen.o3._legendre import legendre_terms
-
-_NORMALIZATIONS = ("integral", "component", "norm")
-
-
-def _ls_of(l) -> List[int]:
-    if isinstance(l, str):
-        l = Irreps(l)
-    if isinstance(l, Irreps):
-        ls = [ir.l for mul, ir in l for _ in range(mul)]
-    elif isinstance(l, int) and not isinstance(l, bool):
-        ls = [l]
-    else:
-        ls = list(l)
-    if not ls or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in ls):
-        raise ValueError(f"spherical harmonics need degrees l >= 0 (an int, a list of ints or irreps), got {l!r}")
-    return ls
+from e3gen.o3._spherical_harmonics import NORMALIZATIONS, _normalization_scale, degrees_of
 
 
 class Legendre(torch.nn.Module):
@@ -47,7 +32,7 @@ class Legendre(torch.nn.Module):
 
     def __init__(self, ls: Sequence[int]) -> None:
         super().__init__()
-        self.ls = _ls_of(ls)
+        self.ls = degrees_of(ls)
         self._terms: List[List[Tuple[int, int, float]]] = []
         for l in range(max(self.ls) + 1):
             for m in range(l + 1):
@@ -90,9 +75,9 @@ class SphericalHarmonicsAlphaBeta(torch.nn.Module):
 
     def __init__(self, l: Union[int, Sequence[int], Irreps], normalization: str = "integral") -> None:
         super().__init__()
-        if normalization not in _NORMALIZATIONS:
-            raise ValueError(f"SphericalHarmonicsAlphaBeta: normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
-        self._ls_list = _ls_of(l)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"SphericalHarmonicsAlphaBeta: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        self._ls_list = degrees_of(l)
         self._lmax = max(self._ls_list)
         self.legendre = Legendre(self._ls_list)
         self.normalization = normalization
@@ -107,10 +92,9 @@ class SphericalHarmonicsAlphaBeta(torch.nn.Module):
             out.append(shy[:, i : i + 2 * l + 1] * sha[:, self._lmax - l : self._lmax + l + 1])
             i += 2 * l + 1
         out = torch.cat(out, dim=-1)
-        if self.normalization == "norm":
-            out = out / torch.cat([(math.sqrt(2 * l + 1) / math.sqrt(4 * math.pi)) * out.new_ones(2 * l + 1) for l in self._ls_list])
-        elif self.normalization == "component":
-            out = out * math.sqrt(4 * math.pi)
+        if self.normalization != "integral":  # the Legendre functions carry the "integral" normalisation
+            scale = [_normalization_scale(l, self.normalization) / _normalization_scale(l, "integral") for l in self._ls_list]
+            out = out * torch.cat([c * out.new_ones(2 * l + 1) for c, l in zip(scale, self._ls_list)])
         return out.reshape(alpha.shape + (shy.shape[1],))
 
 

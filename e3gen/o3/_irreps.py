@@ -17,6 +17,7 @@ from typing import Callable, Iterator, List, Optional, Union
 
 import torch
 
+from e3gen.math._linalg import direct_sum
 from e3gen.o3 import _rotation
 
 __all__ = ["Irrep", "Irreps"]
@@ -464,7 +465,7 @@ class Irreps(tuple):
             k = torch.zeros_like(alpha) if k is None else k
             batch = torch.broadcast_shapes(alpha.shape, beta.shape, gamma.shape, k.shape)
             return alpha.new_zeros(*batch, 0, 0)
-        return _direct_sum(blocks)
+        return direct_sum(*blocks)
 
     def D_from_quaternion(self, q, k=None) -> torch.Tensor:
         """D matrices ``(..., dim, dim)`` of unit quaternions ``(..., 4)``."""
@@ -478,7 +479,7 @@ class Irreps(tuple):
             blocks.extend([ir._D_of_orthogonal(R)] * mul)
         if not blocks:
             return R.new_zeros(*R.shape[:-2], 0, 0)
-        return _direct_sum(blocks)
+        return direct_sum(*blocks)
 
     def D_from_axis_angle(self, axis, angle) -> torch.Tensor:
         """D matrices ``(..., dim, dim)`` of the rotation by ``angle`` ``(...)`` about ``axis`` ``(..., 3)``."""
@@ -503,20 +504,6 @@ def _split_parity(R):
     """Write orthogonal ``R`` as ``d R'`` with ``d = det R = ±1``; returns rotations ``R'`` and ``k = (1 - d) / 2``."""
     d = torch.det(R).sign()
     return d[..., None, None] * R, (1 - d) / 2
-
-
-def _direct_sum(blocks: List[torch.Tensor]) -> torch.Tensor:
-    """Block-diagonal ``(..., sum m_i, sum n_i)`` from blocks ``(..., m_i, n_i)`` sharing the batch shape."""
-    rows = sum(x.shape[-2] for x in blocks)
-    cols = sum(x.shape[-1] for x in blocks)
-    out = blocks[0].new_zeros(*blocks[0].shape[:-2], rows, cols)
-    i = j = 0
-    for x in blocks:
-        m, n = x.shape[-2:]
-        out[..., i : i + m, j : j + n] = x
-        i += m
-        j += n
-    return out
 
 
 class _MulIndexSliceHelper:

@@ -26,6 +26,7 @@ from typing import Dict, List, Tuple, Union
 import torch
 
 from e3gen.math import germinate_formulas, orthonormalize, reduce_permutation
+from e3gen.math._reduce import spread_over_symmetric_indices
 from e3gen.o3._coupling import coupling_product
 from e3gen.o3._irreps import Irrep, Irreps
 from e3gen.o3._wigner import wigner_3j
@@ -166,18 +167,7 @@ def _reduce(formula: str, filter_ir_out, filter_ir_mid, eps: float, irreps_items
     eigen-decompositions take up to seconds and CartesianTensor rebuilds the module on every call)."""
     irreps = dict(irreps_items)
     f0, formulas = germinate_formulas(formula)
-    for _sign, p in formulas:
-        f = "".join(f0[i] for i in p)
-        for i, j in zip(f0, f):
-            if i in irreps and j in irreps and irreps[i] != irreps[j]:
-                raise RuntimeError(f"irreps of {i} and {j} should be the same")
-            if i in irreps:
-                irreps[j] = irreps[i]
-            if j in irreps:
-                irreps[i] = irreps[j]
-    for i in f0:
-        if i not in irreps:
-            raise RuntimeError(f"index {i} has no irreps associated to it")
+    spread_over_symmetric_indices(f0, formulas, irreps, "irreps")
     for i in irreps:
         if i not in f0:
             raise RuntimeError(f"index {i} has an irreps but does not appear in the fomula")

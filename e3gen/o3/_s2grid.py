@@ -22,8 +22,7 @@ import torch
 
 from e3gen.o3._angular_spherical_harmonics import Legendre, spherical_harmonics_alpha
 from e3gen.o3._rotation import angles_to_xyz
-
-_NORMALIZATIONS = ("norm", "component", "integral")
+from e3gen.o3._spherical_harmonics import NORMALIZATIONS
 
 
 def _default(dtype, device):
@@ -137,11 +136,32 @@ def _parse_res(lmax, res):
 
 
 def _check_normalization(name: str, normalization) -> None:
-    if not (torch.is_tensor(normalization) or normalization in _NORMALIZATIONS):
+    if not (torch.is_tensor(normalization) or normalization in NORMALIZATIONS):
         raise AssertionError(f"{name}: normalization needs to be 'norm', 'component' or 'integral', got {normalization!r}")
 
 
-class ToS2Grid(torch.nn.Module):
+class _S2GridTransform(torch.nn.Module):
+    """What `ToS2Grid` and `FromS2Grid` share: the grid buffers (e3nn's names), the repr and the grid points."""
+
+    def _store_grid(self, lmax: int, res_beta: int, res_alpha: int, alphas, betas, sha, shb) -> None:
+        self.lmax, self.res_beta, self.res_alpha = lmax, res_beta, res_alpha
+        self.register_buffer("alphas", alphas)
+        self.register_buffer("betas", betas)
+        self.register_buffer("sha", sha)
+        self.register_buffer("shb", shb)
+        self._name = repr(self)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(lmax={self.lmax} res={self.res_beta}x{self.res_alpha} (beta x alpha))"
+
+    @property
+    def grid(self) -> torch.Tensor:
+        """The grid points [res_beta, res_alpha, 3]."""
+        beta, alpha = torch.meshgrid(self.betas, self.alphas, indexing="ij")
+        return angles_to_xyz(alpha, beta)
+
+
+class ToS2Grid(_S2GridTransform):
     """Coefficients [..., (lmax+1)^2] -> signal on the grid [..., res_beta, res_alpha] (inverse of `FromS2Grid`).
 
     ``res`` is an int (res_beta) or (res_beta, res_alpha); missing values are completed as in e3nn
@@ -165,20 +185,7 @@ class ToS2Grid(torch.nn.Module):
             n = betas.new_ones(lmax + 1)
         m = _expand_matrix(range(lmax + 1), dtype=dtype, device=device)
         shb = torch.einsum("lmj,bj,lmi,l->mbi", m, shb, m, n)  # [m, b, i]
-        self.lmax, self.res_beta, self.res_alpha = lmax, res_beta, res_alpha
-        self.register_buffer("alphas", alphas)
-        self.register_buffer("betas", betas)
-        self.register_buffer("sha", sha)
-        self.register_buffer("shb", shb)
-        self._name = repr(self)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(lmax={self.lmax} res={self.res_beta}x{self.res_alpha} (beta x alpha))"
-
-    @property
-    def grid(self) -> torch.Tensor:
-        beta, alpha = torch.meshgrid(self.betas, self.alphas, indexing="ij")
-        return angles_to_xyz(alpha, beta)
+        self._store_grid(lmax, res_beta, res_alpha, alphas, betas, sha, shb)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.shape[-1] != self.shb.shape[-1]:
@@ -194,7 +201,7 @@ class ToS2Grid(torch.nn.Module):
         return x.reshape(*size, *x.shape[1:])
 
 
-class FromS2Grid(torch.nn.Module):
+class FromS2Grid(_S2GridTransform):
     """Signal on the grid [..., res_beta, res_alpha] -> coefficients [..., (lmax+1)^2] (inverse of `ToS2Grid`).
 
     Note e3nn's argument order: ``res`` first, then ``lmax``. ``lmax_in`` (default lmax) is the lmax
@@ -219,20 +226,7 @@ class FromS2Grid(torch.nn.Module):
         m = _expand_matrix(range(lmax + 1), dtype=dtype, device=device)
         qw = _quadrature_weights(res_beta // 2, dtype=dtype, device=device) * res_beta**2 / res_alpha  # [b]
         shb = torch.einsum("lmj,bj,lmi,l,b->mbi", m, shb, m, n, qw)  # [m, b, i]
-        self.lmax, self.res_beta, self.res_alpha = lmax, res_beta, res_alpha
-        self.register_buffer("alphas", alphas)
-        self.register_buffer("betas", betas)
-        self.register_buffer("sha", sha)
-        self.register_buffer("shb", shb)
-        self._name = repr(self)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(lmax={self.lmax} res={self.res_beta}x{self.res_alpha} (beta x alpha))"
-
-    @property
-    def grid(self) -> torch.Tensor:
-        beta, alpha = torch.meshgrid(self.betas, self.alphas, indexing="ij")
-        return angles_to_xyz(alpha, beta)
+        self._store_grid(lmax, res_beta, res_alpha, alphas, betas, sha, shb)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2:

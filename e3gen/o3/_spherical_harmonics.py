@@ -22,6 +22,21 @@ from e3gen.runtime.loader import load_kernels
 NORMALIZATIONS = ("integral", "component", "norm")
 
 
+def degrees_of(l) -> List[int]:
+    """The degrees asked for by ``l`` (an int, a list of ints or irreps, one entry per copy), checked to be >= 0."""
+    if isinstance(l, str):
+        l = Irreps(l)
+    if isinstance(l, Irreps):
+        ls = [ir.l for mul, ir in l for _ in range(mul)]
+    elif isinstance(l, int) and not isinstance(l, bool):
+        ls = [l]
+    else:
+        ls = list(l)
+    if not ls or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in ls):
+        raise ValueError(f"spherical harmonics need degrees l >= 0 (an int, a list of ints or irreps), got {l!r}")
+    return ls
+
+
 def _parse_ls(l, irreps_in) -> tuple:
     """(ls, irreps_out, irreps_in) from an int, a list of ints or irreps, as e3nn's SphericalHarmonics."""
     if isinstance(l, str):
@@ -35,20 +50,13 @@ def _parse_ls(l, irreps_in) -> tuple:
         )
     input_p = irreps_in[0].ir.p
     if isinstance(l, Irreps):
-        ls = []
         for mul, ir in l:
             if ir.p != input_p**ir.l:
                 raise ValueError(
                     f"SphericalHarmonics: irreps_out {l} asks for l={ir.l} with parity {ir.p}, but an input of "
                     f"parity {input_p} gives parity {input_p ** ir.l} at l={ir.l}"
                 )
-            ls.extend([ir.l] * mul)
-    elif isinstance(l, int) and not isinstance(l, bool):
-        ls = [l]
-    else:
-        ls = list(l)
-    if not ls or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in ls):
-        raise ValueError(f"spherical harmonics need degrees l >= 0 (an int, a list of ints or irreps), got {l!r}")
+    ls = degrees_of(l)
     irreps_out = Irreps([(1, (v, input_p**v)) for v in ls]).simplify()
     return ls, irreps_out, irreps_in
 

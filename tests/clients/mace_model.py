@@ -8,9 +8,7 @@ real e3nn). OUT.pt gets energies, forces and stresses (float64 and float32) on p
 molecular inputs, the e3nn version, and with --time the eager seconds per forward+forces.
 """
 
-import argparse
 import sys
-import time
 
 import mace  # noqa: F401  (before e3nn: it sets what e3nn 0.4.4 needs to import on new torch)
 import numpy as np
@@ -20,6 +18,7 @@ from mace import data, modules, tools
 from mace.tools import torch_geometric
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from script_args import fastest_seconds, parse_args  # noqa: E402
 from structures import molecular, periodic  # noqa: E402
 
 R_MAX = 5.0
@@ -56,13 +55,7 @@ def evaluate(model, inputs, periodic_input):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--state", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--save", action="store_true")
-    p.add_argument("--load", action="store_true")
-    p.add_argument("--time", action="store_true")
-    args = p.parse_args()
+    args = parse_args()
     import e3nn
 
     torch.set_default_dtype(torch.float64)
@@ -79,14 +72,7 @@ def main():
     if args.time:
         m = model.to(torch.float64)
         inputs = batch(periodic(), torch.float64)
-        for _ in range(2):
-            evaluate(m, inputs, False)
-        seconds = []  # the fastest of 5: the least disturbed by other work on a shared machine
-        for _ in range(5):
-            start = time.perf_counter()
-            evaluate(m, inputs, False)
-            seconds.append(time.perf_counter() - start)
-        results["seconds_per_forward_forces"] = min(seconds)
+        results["seconds_per_forward_forces"] = fastest_seconds(lambda: evaluate(m, inputs, False))
         results["atoms"] = int(inputs["positions"].shape[0])
     torch.save(results, args.out)
 

@@ -7,9 +7,7 @@ Same contract as mace_model.py: energies, forces and stresses (float64 and float
 periodic and molecular inputs.
 """
 
-import argparse
 import sys
-import time
 
 import torch
 from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
@@ -17,6 +15,7 @@ from nequip.model import NequIPGNNModel
 from nequip.utils.global_state import set_global_state
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from script_args import fastest_seconds, parse_args  # noqa: E402
 from structures import molecular, periodic  # noqa: E402
 
 R_MAX = 4.5
@@ -49,13 +48,7 @@ def evaluate(model, inputs, periodic_input):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--state", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--save", action="store_true")
-    p.add_argument("--load", action="store_true")
-    p.add_argument("--time", action="store_true")
-    args = p.parse_args()
+    args = parse_args()
     import e3nn
 
     set_global_state()
@@ -71,14 +64,7 @@ def main():
             results[("torch." + model_dtype, name)] = evaluate(model, batch(atoms_list), name == "periodic")
         if args.time and model_dtype == "float64":
             inputs = batch(periodic())
-            for _ in range(2):
-                evaluate(model, inputs, False)
-            seconds = []  # the fastest of 5: the least disturbed by other work on a shared machine
-            for _ in range(5):
-                start = time.perf_counter()
-                evaluate(model, inputs, False)
-                seconds.append(time.perf_counter() - start)
-            results["seconds_per_forward_forces"] = min(seconds)
+            results["seconds_per_forward_forces"] = fastest_seconds(lambda: evaluate(model, inputs, False))
             results["atoms"] = int(inputs[AtomicDataDict.POSITIONS_KEY].shape[0])
     if args.save:
         torch.save(states, args.state)

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from e3gen import o3
-from e3gen.nn import FullyConnectedNet
+from e3gen.nn import FullyConnectedNet, Gate
 from e3gen.o3 import FullyConnectedTensorProduct, TensorProduct
 
 
@@ -47,6 +47,19 @@ def tp_path_exists(irreps_in1, irreps_in2, ir_out) -> bool:
     irreps_in2 = o3.Irreps(irreps_in2).simplify()
     ir_out = o3.Irrep(ir_out)
     return any(ir_out in ir1 * ir2 for _, ir1 in irreps_in1 for _, ir2 in irreps_in2)
+
+
+def parity_gate(irreps_scalars, irreps_gates, irreps_gated) -> Gate:
+    """e3nn's example networks' `Gate`: scalars through silu (even) / tanh (odd), gates through sigmoid (even) / tanh (odd)."""
+    act = {1: torch.nn.functional.silu, -1: torch.tanh}
+    act_gates = {1: torch.sigmoid, -1: torch.tanh}
+    return Gate(
+        irreps_scalars,
+        [act[ir.p] for _, ir in irreps_scalars],
+        irreps_gates,
+        [act_gates[ir.p] for _, ir in irreps_gates],
+        irreps_gated,
+    )
 
 
 class Compose(torch.nn.Module):

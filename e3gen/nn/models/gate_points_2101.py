@@ -9,8 +9,7 @@ import torch
 
 from e3gen import o3
 from e3gen.math import soft_one_hot_linspace
-from e3gen.nn import Gate
-from e3gen.nn.models._gate_points import Compose, PointConvolution, radius_graph, scatter, smooth_cutoff, tp_path_exists
+from e3gen.nn.models._gate_points import Compose, PointConvolution, parity_gate, radius_graph, scatter, smooth_cutoff, tp_path_exists
 
 __all__ = ["Convolution", "Network", "Compose", "scatter", "radius_graph", "smooth_cutoff", "tp_path_exists"]
 
@@ -20,30 +19,6 @@ class Convolution(PointConvolution):
 
     def __init__(self, irreps_in, irreps_node_attr, irreps_edge_attr, irreps_out, number_of_basis, radial_layers, radial_neurons, num_neighbors) -> None:
         super().__init__(irreps_in, irreps_node_attr, irreps_edge_attr, irreps_out, number_of_basis, radial_layers, radial_neurons, num_neighbors)
-
-
-def _gated_layers(irreps, irreps_hidden, irreps_node_attr, irreps_edge_attr, layers, number_of_edge_scalars,
-                  radial_layers, radial_neurons, num_neighbors, convolution):
-    """``layers`` x (convolution then Gate) followed by a last convolution, as e3nn builds them."""
-    act = {1: torch.nn.functional.silu, -1: torch.tanh}
-    act_gates = {1: torch.sigmoid, -1: torch.tanh}
-    modules = torch.nn.ModuleList()
-    for _ in range(layers):
-        irreps_scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l == 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
-        irreps_gated = o3.Irreps([(mul, ir) for mul, ir in irreps_hidden if ir.l > 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
-        ir = "0e" if tp_path_exists(irreps, irreps_edge_attr, "0e") else "0o"
-        irreps_gates = o3.Irreps([(mul, ir) for mul, _ in irreps_gated])
-        gate = Gate(
-            irreps_scalars,
-            [act[ir.p] for _, ir in irreps_scalars],
-            irreps_gates,
-            [act_gates[ir.p] for _, ir in irreps_gates],
-            irreps_gated,
-        )
-        conv = convolution(irreps, irreps_node_attr, irreps_edge_attr, gate.irreps_in, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors)
-        irreps = gate.irreps_out
-        modules.append(Compose(conv, gate))
-    return modules, irreps
 
 
 def _edges(data: Dict[str, torch.Tensor], max_radius: float, number_of_basis: int, irreps_edge_attr):
@@ -76,6 +51,13 @@ class Network(torch.nn.Module):
                  irreps_edge_attr: Optional[o3.Irreps], layers: int, max_radius: float, number_of_basis: int, radial_layers: int,
                  radial_neurons: int, num_neighbors: float, num_nodes: float, reduce_output: bool = True) -> None:
         super().__init__()
+        self._store_arguments(irreps_in, irreps_hidden, irreps_out, irreps_node_attr, irreps_edge_attr, max_radius, number_of_basis,
+                              num_neighbors, num_nodes, reduce_output)
+        self.layers = self._layers(layers, number_of_basis, radial_layers, radial_neurons, num_neighbors, Convolution)
+
+    def _store_arguments(self, irreps_in, irreps_hidden, irreps_out, irreps_node_attr, irreps_edge_attr, max_radius, number_of_basis,
+                         num_neighbors, num_nodes, reduce_output) -> None:
+        """The constructor's arguments as e3nn keeps them (irreps parsed; no node attributes means "0e")."""
         self.max_radius = max_radius
         self.number_of_basis = number_of_basis
         self.num_neighbors = num_neighbors
@@ -88,14 +70,24 @@ class Network(torch.nn.Module):
         self.irreps_edge_attr = o3.Irreps(irreps_edge_attr)
         self.input_has_node_in = irreps_in is not None
         self.input_has_node_attr = irreps_node_attr is not None
+
+    def _layers(self, layers, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors, convolution) -> torch.nn.ModuleList:
+        """``layers`` x (convolution then Gate) followed by a last convolution to ``irreps_out``, as e3nn builds them,
+        from the stored irreps; the radial networks are fed ``number_of_edge_scalars`` features."""
         irreps = self.irreps_in if self.irreps_in is not None else o3.Irreps("0e")
-        self.layers, irreps = _gated_layers(
-            irreps, self.irreps_hidden, self.irreps_node_attr, self.irreps_edge_attr, layers, number_of_basis,
-            radial_layers, radial_neurons, num_neighbors, Convolution,
-        )  # fmt: skip
-        self.layers.append(
-            Convolution(irreps, self.irreps_node_attr, self.irreps_edge_attr, self.irreps_out, number_of_basis, radial_layers, radial_neurons, num_neighbors)
-        )
+        irreps_node_attr, irreps_edge_attr = self.irreps_node_attr, self.irreps_edge_attr
+        modules = torch.nn.ModuleList()
+        for _ in range(layers):
+            irreps_scalars = o3.Irreps([(mul, ir) for mul, ir in self.irreps_hidden if ir.l == 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
+            irreps_gated = o3.Irreps([(mul, ir) for mul, ir in self.irreps_hidden if ir.l > 0 and tp_path_exists(irreps, irreps_edge_attr, ir)])
+            ir = "0e" if tp_path_exists(irreps, irreps_edge_attr, "0e") else "0o"
+            irreps_gates = o3.Irreps([(mul, ir) for mul, _ in irreps_gated])
+            gate = parity_gate(irreps_scalars, irreps_gates, irreps_gated)
+            conv = convolution(irreps, irreps_node_attr, irreps_edge_attr, gate.irreps_in, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors)
+            irreps = gate.irreps_out
+            modules.append(Compose(conv, gate))
+        modules.append(convolution(irreps, irreps_node_attr, irreps_edge_attr, self.irreps_out, number_of_edge_scalars, radial_layers, radial_neurons, num_neighbors))
+        return modules
 
     def _node_inputs(self, data: Dict[str, torch.Tensor]):
         if self.input_has_node_in and "x" in data:

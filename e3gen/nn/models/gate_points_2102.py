@@ -32,28 +32,11 @@ class Network(gate_points_2101.Network):
                  irreps_edge_attr: o3.Irreps, layers: int, max_radius: float, number_of_basis: int, radial_layers: int,
                  radial_neurons: int, num_neighbors: float, num_nodes: float, reduce_output: bool = True) -> None:
         torch.nn.Module.__init__(self)
-        self.max_radius = max_radius
-        self.number_of_basis = number_of_basis
-        self.num_neighbors = num_neighbors
-        self.num_nodes = num_nodes
-        self.reduce_output = reduce_output
-        self.irreps_in = o3.Irreps(irreps_in) if irreps_in is not None else None
-        self.irreps_hidden = o3.Irreps(irreps_hidden)
-        self.irreps_out = o3.Irreps(irreps_out)
-        self.irreps_node_attr = o3.Irreps(irreps_node_attr) if irreps_node_attr is not None else o3.Irreps("0e")
-        self.irreps_edge_attr = o3.Irreps(irreps_edge_attr)
-        self.input_has_node_in = irreps_in is not None
-        self.input_has_node_attr = irreps_node_attr is not None
+        self._store_arguments(irreps_in, irreps_hidden, irreps_out, irreps_node_attr, irreps_edge_attr, max_radius, number_of_basis,
+                              num_neighbors, num_nodes, reduce_output)
         self.ext_z = ExtractIr(self.irreps_node_attr, "0e")
         number_of_edge_features = number_of_basis + 2 * self.irreps_node_attr.count("0e")
-        irreps = self.irreps_in if self.irreps_in is not None else o3.Irreps("0e")
-        self.layers, irreps = gate_points_2101._gated_layers(
-            irreps, self.irreps_hidden, self.irreps_node_attr, self.irreps_edge_attr, layers, number_of_edge_features,
-            radial_layers, radial_neurons, num_neighbors, Convolution,
-        )  # fmt: skip
-        self.layers.append(
-            Convolution(irreps, self.irreps_node_attr, self.irreps_edge_attr, self.irreps_out, number_of_edge_features, radial_layers, radial_neurons, num_neighbors)
-        )
+        self.layers = self._layers(layers, number_of_edge_features, radial_layers, radial_neurons, num_neighbors, Convolution)
 
     def forward(self, data: Dict[str, torch.Tensor]) -> torch.Tensor:
         batch, edge_src, edge_dst, edge_attr, edge_length_embedded = gate_points_2101._edges(

@@ -3,8 +3,7 @@
 import torch
 
 from e3gen import o3
-from e3gen.nn import Gate
-from e3gen.nn.models._gate_points import tp_path_exists
+from e3gen.nn.models._gate_points import parity_gate, tp_path_exists
 from e3gen.nn.models.v2106.points_convolution import Convolution
 
 __all__ = ["MessagePassing", "Compose", "tp_path_exists", "radius_graph"]
@@ -35,8 +34,6 @@ class MessagePassing(torch.nn.Module):
         irreps_node_sequence = [o3.Irreps(irreps) for irreps in irreps_node_sequence]
         self.irreps_node_attr = o3.Irreps(irreps_node_attr)
         self.irreps_edge_attr = o3.Irreps(irreps_edge_attr)
-        act = {1: torch.nn.functional.silu, -1: torch.tanh}
-        act_gates = {1: torch.sigmoid, -1: torch.tanh}
 
         self.layers = torch.nn.ModuleList()
         self.irreps_node_sequence = [irreps_node_sequence[0]]
@@ -61,13 +58,7 @@ class MessagePassing(torch.nn.Module):
             else:
                 ir = None
             irreps_gates = o3.Irreps([(mul, ir) for mul, _ in irreps_gated]).simplify()
-            gate = Gate(
-                irreps_scalars,
-                [act[ir.p] for _, ir in irreps_scalars],
-                irreps_gates,
-                [act_gates[ir.p] for _, ir in irreps_gates],
-                irreps_gated,
-            )
+            gate = parity_gate(irreps_scalars, irreps_gates, irreps_gated)
             conv = Convolution(irreps_node, self.irreps_node_attr, self.irreps_edge_attr, gate.irreps_in, fc_neurons, num_neighbors)
             self.layers.append(Compose(conv, gate))
             irreps_node = gate.irreps_out

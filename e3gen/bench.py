@@ -268,7 +268,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--threads must be at least 1, got {args.threads} (leave it out for torch's choice)")
     unknown_cases = sorted(set(args.cases) - set(workloads()))
     if unknown_cases or not args.cases:
-        parser.error(f"--cases {args.cases!r}: choose one or more of {''.join(workloads())}, e.g. --cases ab")
+        parser.error(f"--cases {args.cases!r}: choose one or more of {''.join(sorted(workloads()))}, e.g. --cases ab")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -12,8 +12,10 @@ trusts on the source's size and mtime alone). Builds outside the shipped package
 folders that are private to the current user (`store.require_private_build`). An edited, corrupt
 or stale build raises `BuildError` naming the command that rebuilds it.
 
-Laziness: a build's modules are compiled when first used (`LoadedBuild.module`), so a model that
-needs only the harmonics of an lmax-12 build never compiles its coupling kernels.
+Laziness: a build's modules are compiled when first used (`LoadedBuild.module`), the data tables
+one name at a time (`_split_data_module`) and the kernel modules one function at a time
+(`_split_code_module`: their registries are `LazyRegistry` mappings), so a model that needs the
+harmonics and a few coupling paths of an lmax-12 build compiles only those kernels.
 
 Importing a build as a package, `from e3gen.generated.lmax3 import coupling`, goes through the
 same checks: `e3gen.generated` installs `GeneratedBuildFinder`, which maps `e3gen.generated.lmax<L>`
@@ -22,6 +24,7 @@ to the lmax-L build found as above (built into the cache if there is none).
 
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.machinery
 import linecache
@@ -31,6 +34,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
@@ -103,10 +107,15 @@ class LoadedBuild:
         sys.modules[module_name] = module
         # A package's __getattr__ serves its submodules, so its own names are compiled now.
         header, assignments = (text, {}) if is_package else _split_data_module(text)
+        code = None if is_package or assignments else _split_code_module(text)
         if assignments:
             exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
             module.__getattr__ = _LazyAssignments(module, text, assignments)
             module.__dict__.setdefault("__all__", sorted(assignments))  # `import *` reads them all
+        elif code is not None:
+            exec(compile(text[:code.header_end], origin, "exec", dont_inherit=True), module.__dict__)
+            if not _LazyFunctions.install(module, text, code):
+                exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
         else:
             exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
         return module
@@ -196,6 +205,178 @@ class _LazyAssignments:
                 code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
                 exec(code, vars(self._module))
         return vars(self._module)[name]
+
+
+_DEF = re.compile(r"^def (\w+)\(", re.M)
+_REGISTRY = re.compile(r"^([A-Z_][A-Z0-9_]*) = \{\n")
+
+
+class _CodeSplit:
+    """Where a kernel module's parts are: the header (text[:header_end]), each top-level def
+    {name: (start, end, line)}, each registry {NAME: {key: def name}}, and the source to compile
+    before each def (see `_split_code_module`)."""
+
+    def __init__(self, header_end: int, functions: Dict[str, Tuple[int, int, int]], registries: Dict[str, Dict],
+                 prelude: str = ""):
+        self.header_end, self.functions, self.registries, self.prelude = header_end, functions, registries, prelude
+
+
+def _split_code_module(text: str) -> Optional[_CodeSplit]:
+    """The parts of a kernel module (as the generated `coupling.py` and `spherical_harmonics.py`): a
+    header (docstring, imports), then only top-level `def name(...)` blocks, then only registries
+    `NAME = {<literal key>: <def name>, ...}`; else None (the module is compiled whole).
+
+    Each def compiles when first used (`_LazyFunctions`), so a model that uses five coupling paths
+    of an lmax-12 build never compiles the other ~2700 kernels (30 MB of source). Anything else at
+    top level after the header (a decorator, a class, an assignment that is not such a registry, a
+    name defined twice) keeps the module eager: the split is only used where it cannot change what
+    the module does. Defs' bodies are indented, so a top-level line starts the next part.
+    """
+    first = _DEF.search(text)
+    if first is None:
+        return None
+    try:
+        header = ast.parse(text[:first.start()])  # a `def` at the start of a line inside the docstring is not one
+    except SyntaxError:
+        return None
+    imports = [node for node in _module_scope(header) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    if any(isinstance(node, ast.ImportFrom) and node.module == "__future__" for node in imports):
+        return None  # a future import changes how every def compiles
+    # Dead imports of the header's names before each def: CPython compiles `module.f(...)` differently
+    # when `module` was imported, so the def gets the very bytecode compiling the whole file gives.
+    prelude = "".join(f"if False:\n    {ast.unparse(node)}\n" for node in imports)
+    bounds = [m.start() for m in _TOP_LEVEL_LINE.finditer(text, first.start())] + [len(text)]
+    functions: Dict[str, Tuple[int, int, int]] = {}
+    registries: Dict[str, Dict] = {}
+    line, counted = 0, 0
+    for start, end in zip(bounds, bounds[1:]):
+        chunk = text[start:end]
+        match = _DEF.match(chunk)
+        if match is not None and not registries:
+            name = match[1]
+            if name in functions or chunk.count('"""') % 2 or chunk.count("'''") % 2:
+                return None  # twice, or a triple-quoted string with a line at column 0 was cut in two
+            line, counted = line + text.count("\n", counted, start), start
+            functions[name] = (start, end, line)
+            continue
+        registry = _parse_registry(chunk, functions)
+        if registry is None or registry[0] in registries or registry[0] in functions:
+            return None
+        registries[registry[0]] = registry[1]
+    return _CodeSplit(first.start(), functions, registries, prelude)
+
+
+def _module_scope(tree: ast.AST):
+    """The statements of `tree` at module scope (inside if/try/with, not inside a class or def)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.stmt) and not isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+            yield from _module_scope(node)
+
+
+def _parse_registry(chunk: str, functions: Dict[str, Tuple[int, int, int]]) -> Optional[Tuple[str, Dict]]:
+    """(NAME, {key: def name}) for `NAME = {key: def_name, ...}` with literal keys and defs defined above."""
+    if _REGISTRY.match(chunk) is None:
+        return None
+    try:
+        (statement,) = ast.parse(chunk).body
+    except (SyntaxError, ValueError):
+        return None
+    if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Dict)):
+        return None
+    entries = {}
+    for key, value in zip(statement.value.keys, statement.value.values):
+        if key is None or not isinstance(value, ast.Name) or value.id not in functions:
+            return None
+        try:
+            key = ast.literal_eval(key)
+        except ValueError:
+            return None
+        if key in entries:
+            return None
+        entries[key] = value.id
+    return statement.targets[0].id, entries
+
+
+class _LazyFunctions:
+    """A kernel module's `__getattr__`: compiles `def name` from the verified text on first read."""
+
+    def __init__(self, module: ModuleType, text: str, functions: Dict[str, Tuple[int, int, int]], prelude: str = ""):
+        self._module, self._text, self._functions, self._prelude = module, text, functions, prelude
+        self._lock = threading.RLock()
+
+    @classmethod
+    def install(cls, module: ModuleType, text: str, split: _CodeSplit) -> bool:
+        """Make `module` (its header executed) serve its defs and registries lazily; False (and
+        nothing changed but the header) if the header already defines one of their names."""
+        namespace = vars(module)
+        if any(name in namespace for name in [*split.functions, *split.registries, "__getattr__", "__dir__"]):
+            return False
+        lazy = cls(module, text, split.functions, split.prelude)
+        public = [name for name in namespace if not name.startswith("_")]
+        for name, entries in split.registries.items():
+            namespace[name] = LazyRegistry(name, entries, lazy)
+        module.__getattr__ = lazy
+        module.__dir__ = lambda: sorted(set(namespace) | set(split.functions))
+        namespace.setdefault("__all__", sorted([*public, *split.functions, *split.registries]))  # `import *`
+        return True
+
+    def __call__(self, name: str):
+        if name not in self._functions:
+            raise AttributeError(f"module {self._module.__name__!r} has no attribute {name!r}")
+        namespace = vars(self._module)
+        with self._lock:
+            if name not in namespace:
+                start, end, line = self._functions[name]
+                # Moved to the line it starts on, so tracebacks, inspect and TorchScript see the file's
+                # line numbers (linecache holds the verified text under the same filename).
+                code = compile(self._prelude + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
+                exec(_shift_lines(code, line - self._prelude.count("\n")), namespace)
+                # A def that calls another reads it from the module's globals, which bypass
+                # __getattr__: compile the defs its code names first (never needed by generated kernels).
+                for used in _global_names(namespace[name].__code__):
+                    if used in self._functions and used not in namespace:
+                        self(used)
+        return namespace[name]
+
+
+def _shift_lines(code: types.CodeType, lines: int) -> types.CodeType:
+    """`code` compiled from a slice of a file, as if compiled from the whole file: every line table
+    is stored relative to its code object's first line, so moving those moves every position."""
+    consts = tuple(_shift_lines(c, lines) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
+
+
+def _global_names(code: types.CodeType) -> set:
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _global_names(constant)
+    return names
+
+
+class LazyRegistry(Mapping):
+    """A kernel module's registry (`KERNELS`, `VJP_X`, `VJP_Y`, `STEPS`): the generated dict
+    {key: function}, whose function is compiled when its key is first looked up."""
+
+    def __init__(self, name: str, entries: Dict, functions: _LazyFunctions):
+        self._name, self._entries, self._functions = name, entries, functions
+
+    def __getitem__(self, key):
+        return self._functions(self._entries[key])
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def __repr__(self) -> str:
+        return f"<lazy {self._name} of {self._functions._module.__name__}: {len(self)} kernels>"
 
 
 # --- where builds come from ----------------------------------------------------------------------

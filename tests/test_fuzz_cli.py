@@ -70,20 +70,46 @@ def assert_clear_error(argv, code, err, names):
     assert any(n in last for n in named), f"e3gen {argv}: error {last!r} names none of {named}"
 
 
+class WorkStarted(AssertionError):
+    """Raised by the stand-ins for long work (benchmark, training): an invalid argv got through."""
+
+
+@pytest.fixture
+def no_long_work(monkeypatch):
+    """Replace what bench, demo and debug run once their arguments are accepted, so that an argument
+    check that lets a bad value through fails the test at once instead of starting minutes of work."""
+    import e3gen.bench
+    import e3gen.debug
+    import e3gen.debug.cli
+    import e3gen.examples.tetris
+
+    def refuse(*args, **kwargs):
+        raise WorkStarted(f"long work started with {args} {kwargs}: an invalid argument was accepted")
+
+    monkeypatch.setattr(e3gen.bench, "measure", refuse)
+    monkeypatch.setattr(e3gen.examples.tetris, "_demo", refuse)
+    monkeypatch.setattr(e3gen.debug.cli, "_demo", refuse)
+    monkeypatch.setattr(e3gen.debug, "equivariance_report", refuse)
+
+
+@pytest.fixture(autouse=True)
+def in_a_temporary_folder(places, monkeypatch):
+    """Relative paths (bench.png, demo.png, a bad FILE) land in a temporary folder, not the repository."""
+    monkeypatch.chdir(places["folder"])
+
+
 @st.composite
 def spoiled(draw, invalid, valid=None):
-    """argv pieces: >= 1 of `invalid[flag]` (each (argv piece, names)), plus valid options and unknown
-    flags. Returns (argv, names of the invalid parts)."""
-    bad_flags = draw(st.lists(st.sampled_from(sorted(invalid)), min_size=0, max_size=2, unique=True))
-    unknown = draw(st.lists(UNKNOWN_FLAGS, min_size=0 if bad_flags else 1, max_size=1))
-    argv, names = [], []
-    for flag in bad_flags:
-        piece, piece_names = draw(invalid[flag])
-        argv += piece
-        names += piece_names
-    for flag in unknown:
-        argv.append(flag)
-        names.append(flag)
+    """argv pieces: exactly one invalid piece (`invalid[flag]` gives (argv piece, names), or an
+    unknown flag), one at a time so that each check is reached, plus valid options.
+    Returns (argv, names of the invalid part)."""
+    flag = draw(st.sampled_from(sorted(invalid) + ["unknown flag"]))
+    if flag == "unknown flag":
+        unknown = draw(UNKNOWN_FLAGS)
+        argv, names, bad_flags = [unknown], [unknown], []
+    else:
+        argv, names = draw(invalid[flag])
+        bad_flags = [flag]
     for flag, strategy in (valid or {}).items():
         if flag not in bad_flags and draw(st.booleans()):
             argv += [flag, draw(strategy)]
@@ -91,7 +117,7 @@ def spoiled(draw, invalid, valid=None):
 
 
 def bad_value(flag, values):
-    return values.map(lambda v: ([flag, v], [flag, v]))
+    return values.map(lambda v: ([flag, v], [flag, v]))  # (argv piece, names an error may use)
 
 
 @fuzz_settings
@@ -168,7 +194,7 @@ BENCH_VALID = {"--repeats": st.sampled_from(["1", "3"]), "--cases": st.sampled_f
 
 @fuzz_settings
 @given(drawn=spoiled(BENCH_INVALID, BENCH_VALID))
-def test_bench(drawn, capsys):
+def test_bench(drawn, capsys, no_long_work):
     """At least one invalid option (so no benchmark ever starts): always exit 2 naming it."""
     rest, names = drawn
     argv = ["bench", *rest]
@@ -181,7 +207,7 @@ SEED_INVALID = bad_value("--seed", st.one_of(NOT_INTEGERS, NEGATIVE, st.integers
 
 @fuzz_settings
 @given(drawn=spoiled({"--seed": SEED_INVALID}, {"--plot": st.just("demo.png")}))
-def test_demo(drawn, capsys):
+def test_demo(drawn, capsys, no_long_work):
     """A bad --seed (text, negative, beyond torch's range) or an unknown flag: exit 2, no training."""
     rest, names = drawn
     argv = ["demo", *rest]
@@ -189,13 +215,17 @@ def test_demo(drawn, capsys):
     assert_clear_error(argv, code, err, names)
 
 
+def bad_models(places):
+    """--model values that cannot give a model: not MODULE:FUNCTION, relative, missing, not a
+    function, returning the wrong thing, a file that is not Python, a folder named .py, a missing file."""
+    return ["", "make", ":make", "no_such_module_x:", ".relative:make", "..x:make", "os:getcwd", "os:sep",
+            f"{places['file']}:make", f"{places['folder_py']}:make", f"{places['missing']}.py:make",
+            "/proc/x:make", "/proc/x.py:make"]
+
+
 def debug_invalid(places):
     missing_module = WORDS.map(lambda w: f"no_such_module_{w}:make")
-    models = st.one_of(missing_module, st.sampled_from([
-        "", "make", ":make", "no_such_module_x:", ".relative:make", "..x:make", "os:getcwd", "os:sep",
-        f"{places['file']}:make", f"{places['folder_py']}:make", f"{places['missing']}.py:make",
-        "/proc/x:make", "/proc/x.py:make",
-    ]))
+    models = st.one_of(missing_module, st.sampled_from(bad_models(places)))
     bounds = st.one_of(NOT_FLOATS, st.sampled_from(["0", "-1e-4", "nan", "inf", "-inf"]))
     return {"--model": bad_value("--model", models), "--seed": SEED_INVALID,
             "--bound32": bad_value("--bound32", bounds), "--bound64": bad_value("--bound64", bounds)}
@@ -203,7 +233,7 @@ def debug_invalid(places):
 
 @fuzz_settings
 @given(data=st.data())
-def test_debug(data, places, capsys):
+def test_debug(data, places, capsys, no_long_work):
     """A bad --model (not MODULE:FUNCTION, relative, missing, a file that is not Python, a folder,
     a function returning the wrong thing), bad bounds (<= 0, nan, inf, text), a bad --seed or an
     unknown flag: exit 2 naming it, before any model is trained."""
@@ -247,3 +277,12 @@ def test_doctor(extra, capsys):
     argv = ["doctor", *extra]
     code, out, err = run_cli(argv, capsys)
     assert_clear_error(argv, code, err, extra)
+
+
+@pytest.mark.parametrize("index", range(13))
+def test_debug_each_bad_model(index, places, capsys, no_long_work):
+    """Every listed bad --model, not only those 20 draws happen to reach: exit 2 naming it."""
+    model = bad_models(places)[index]
+    argv = ["debug", "--model", model]
+    code, out, err = run_cli(argv, capsys)
+    assert_clear_error(argv, code, err, ["--model", model, "MODULE:FUNCTION"])

@@ -38,17 +38,17 @@ class _LoadError(ValueError):
     """--model does not name a usable function."""
 
 
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range, less room for the seed + 1 the demo data uses
+MAX_SEED = 2**63 - 1  # the largest --seed: int64-safe, and seed + 1 (the demo's data) is within torch's 2**64 - 1
 
 
 def seed_type(text: str) -> int:
-    """argparse type of ``--seed``: an integer 0..2**63-1 (torch raises a RuntimeError deep inside otherwise)."""
+    """argparse type of ``--seed``: an integer 0..MAX_SEED (beyond torch's range it raised a RuntimeError deep inside)."""
     try:
         seed = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seed needs an integer such as 0, got {text!r}") from None
-    if not 0 <= seed < MAX_SEED:
-        raise argparse.ArgumentTypeError(f"--seed must be between 0 and {MAX_SEED - 1}, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
     return seed
 
 

@@ -82,7 +82,9 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(run=_cmd_info)
 
     d = sub.add_parser("demo", help="verify the shipped build, then train and check the tetris example (seconds, CPU)")
-    d.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    from e3gen.debug.cli import seed_type  # argparse only
+
+    d.add_argument("--seed", type=seed_type, default=0, help="seed of the initial weights (default 0)")
     d.add_argument("--plot", metavar="FILE", help="also draw loss and accuracy per step to FILE (needs matplotlib)")
     d.set_defaults(run=_cmd_demo)
 

@@ -577,13 +577,22 @@ def run_show(args) -> int:
 
     try:
         require_matplotlib()
+        if not args.file.strip():  # matplotlib would write ".png" in the current folder
+            raise ValueError(f"FILE {args.file!r} is not a file name: give the image to write, e.g. {args.what}.png")
         if args.what == "sh":
             if not 0 <= args.lmax <= 12:
                 raise ValueError(f"--lmax must be between 0 and 12, got {args.lmax}")
-            path = write_harmonics_figure(args.file, harmonics_figure_data(args.lmax))
+            data = harmonics_figure_data(args.lmax)
         else:
+            for name in ("l1", "l2", "l3"):  # exact derivation: above 12 it runs for minutes or more
+                if getattr(args, name) > 12:
+                    raise ValueError(f"{name} must be between 0 and 12, got {getattr(args, name)}")
             data = coupling_figure_data(args.l1, args.l2, args.l3)
-            path = write_coupling_figure(args.file, data)
+        write = write_harmonics_figure if args.what == "sh" else write_coupling_figure
+        try:
+            path = write(args.file, data)
+        except ValueError as error:  # matplotlib's, e.g. an unknown format: say which file
+            raise ValueError(f"FILE {args.file}: {error}") from None
     except (PlotUnavailable, ValueError) as error:
         print(f"e3gen show {args.what}: error: {error}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -37,11 +38,25 @@ class _LoadError(ValueError):
     """--model does not name a usable function."""
 
 
+MAX_SEED = 2**63 - 1  # the largest --seed: int64-safe, and seed + 1 (the demo's data) is within torch's 2**64 - 1
+
+
+def seed_type(text: str) -> int:
+    """argparse type of ``--seed``: an integer 0..MAX_SEED (beyond torch's range it raised a RuntimeError deep inside)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed needs an integer such as 0, got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+    return seed
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``e3gen debug``'s options to its subparser (argparse only: torch loads when it runs)."""
     parser.add_argument("--model", metavar="MODULE:FUNCTION",
                         help="a function returning (model, inputs, input_specs); default: the tetris demo model")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random rotation and translation (default 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="seed of the random rotation and translation (default 0)")
     parser.add_argument("--bound32", type=float, default=None, help="relative float32 error to flag (default 1e-4)")
     parser.add_argument("--bound64", type=float, default=None, help="relative float64 error to flag (default 1e-10)")
     parser.add_argument("--plot", metavar="FILE", help="also draw the float64 and float32 errors as heatmaps to FILE "
@@ -59,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
             require_matplotlib()
         except PlotUnavailable as error:
             print(f"e3gen debug --plot: error: {error}", file=sys.stderr)
+            return 2
+    for flag, value in (("--bound32", args.bound32), ("--bound64", args.bound64)):
+        if value is not None and not (math.isfinite(value) and value > 0):  # nan would flag nothing, silently
+            print(f"e3gen debug: error: {flag} must be a finite relative error > 0 such as 1e-4, got {value}",
+                  file=sys.stderr)
             return 2
     try:
         model, inputs, specs, source = _load(args.model)
@@ -144,9 +164,14 @@ def _function(target: str):
             if str(path.parent.resolve()) not in sys.path:  # as running the file would: its neighbours import
                 sys.path.insert(0, str(path.parent.resolve()))
             spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None:  # a file Python cannot import, e.g. no .py suffix
+                raise _LoadError(f"--model {target}: {module_name} is not a Python file (name it like models.py)")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:
+            if module_name.startswith("."):  # import_module would fail with a TypeError about 'package'
+                raise _LoadError(f"--model {target}: {module_name} is a relative module name; give the full "
+                                 f"dotted name (mypkg.models:make) or a file (models.py:make)")
             if os.getcwd() not in sys.path:  # as `python -m` would: modules next to the user count
                 sys.path.insert(0, os.getcwd())
             module = importlib.import_module(module_name)

@@ -252,7 +252,7 @@ def allocator() -> str:
     return "glibc malloc (default)"
 
 
-BACKENDS = ("eager", "compiled")
+BACKENDS = ("eager", "compiled", "native")
 
 
 def _check_arguments(parser: argparse.ArgumentParser, args) -> None:

@@ -372,7 +372,7 @@ def test_an_up_to_date_build_says_so_once(tmp_path, capfd):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--backends", "foo"], "unknown 'foo'; choose from eager, compiled"),
+        (["--backends", "foo"], "unknown 'foo'; choose from eager, compiled, native"),
         (["--backends", "eager,fast"], "unknown 'fast'"),
         (["--repeats", "0"], "--repeats must be at least 1"),
         (["--threads", "-2"], "--threads must be at least 1"),
@@ -387,6 +387,27 @@ def test_bench_refuses_bad_options_before_running(argv, message, capsys):
         bench_main(["--cases", "d", "--small", "--repeats", "1", *argv])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_accepts_every_backend_it_documents(monkeypatch):
+    """Each backend named in `--backends`' help passes the argument check (the run itself is stubbed)."""
+    pytest.importorskip("e3nn")
+    from e3gen import bench
+
+    documented = bench.BACKENDS
+    assert set(documented) == {"eager", "compiled", "native"}
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(bench, "measure", stop)
+    for backend in documented:
+        with pytest.raises((Stop, SystemExit)) as raised:
+            bench.main(["--cases", "d", "--small", "--repeats", "1", "--backends", backend])
+        assert raised.type is Stop or raised.value.code == 0, backend
 
 
 def test_data_tables_compile_per_name_and_equal_the_whole_module(tmp_path):

@@ -184,7 +184,7 @@ BENCH_INVALID = {
     "--repeats": bad_value("--repeats", st.one_of(NOT_INTEGERS, st.integers(max_value=0).map(str))),
     "--threads": bad_value("--threads", st.one_of(NOT_INTEGERS, st.integers(max_value=0).map(str))),
     "--backends": bad_value("--backends", st.one_of(
-        st.sampled_from(["", ",", "native,eager", "eager,,compiled", "EAGER"]), WORDS.map(lambda w: "zz" + w))),
+        st.sampled_from(["", ",", "native,gpu", "eager,,compiled", "EAGER"]), WORDS.map(lambda w: "zz" + w))),
     "--cases": bad_value("--cases", st.one_of(st.sampled_from(["", " ", "a,b", "A", "e"]), WORDS.map(lambda w: "z" + w))),
     "--bandwidth": bad_value("--bandwidth", NOT_FLOATS),
 }

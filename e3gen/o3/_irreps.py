@@ -13,7 +13,7 @@ Nothing here builds kernels; only the ``D_from_*`` methods compute Wigner D matr
 
 import collections
 import itertools
-from typing import Callable, Iterator, List, Optional, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 import torch
 
@@ -528,3 +528,22 @@ class _MulIndexSliceHelper:
                 out.append((min(stop, i + mul) - max(start, i), ir))
             i += mul
         return Irreps(out)
+
+
+def split_to_common_multiplicities(irreps1: "Irreps", irreps2: "Irreps") -> Tuple["Irreps", "Irreps"]:
+    """e3nn's alignment for elementwise products: split blocks, term by term, until the i-th block of
+    both sides has the same multiplicity, so that channel u of x1 meets channel u of x2
+    ("2x0e + 1x1o", "1x1e + 2x0o" -> "1x0e + 1x0e + 1x1o", "1x1e + 1x0o + 1x0o"). Both sides must have
+    the same number of irreps (callers say so in their own terms)."""
+    in1, in2 = [tuple(m) for m in irreps1], [tuple(m) for m in irreps2]
+    i = 0
+    while i < min(len(in1), len(in2)):
+        (mul1, ir1), (mul2, ir2) = in1[i], in2[i]
+        if mul1 < mul2:
+            in2[i] = (mul1, ir2)
+            in2.insert(i + 1, (mul2 - mul1, ir2))
+        elif mul2 < mul1:
+            in1[i] = (mul2, ir1)
+            in1.insert(i + 1, (mul1 - mul2, ir1))
+        i += 1
+    return Irreps(in1), Irreps(in2)

@@ -40,7 +40,7 @@ import torch
 from e3gen.errors import ConnectionModeError, ForbiddenPathError, InputShapeError, InstructionIndexError, MissingWeightsError
 from e3gen.o3._coupling import coupling_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
-from e3gen.o3._irreps import Irrep, Irreps
+from e3gen.o3._irreps import Irrep, Irreps, split_to_common_multiplicities
 from e3gen.o3._wigner import wigner_3j
 from e3gen.native import backend as native_backend
 from e3gen.native import ops as native_ops
@@ -761,17 +761,7 @@ class ElementwiseTensorProduct(TensorProduct):
                 f"ElementwiseTensorProduct needs as many irreps on both sides, got {irreps_in1} "
                 f"({irreps_in1.num_irreps}) and {irreps_in2} ({irreps_in2.num_irreps})"
             )
-        in1, in2 = [tuple(m) for m in irreps_in1], [tuple(m) for m in irreps_in2]
-        i = 0
-        while i < len(in1):  # split blocks so that channel u of x1 meets channel u of x2
-            (mul1, ir1), (mul2, ir2) = in1[i], in2[i]
-            if mul1 < mul2:
-                in2[i] = (mul1, ir2)
-                in2.insert(i + 1, (mul2 - mul1, ir2))
-            elif mul2 < mul1:
-                in1[i] = (mul2, ir1)
-                in1.insert(i + 1, (mul1 - mul2, ir1))
-            i += 1
+        in1, in2 = split_to_common_multiplicities(irreps_in1, irreps_in2)
         out, instructions = [], []
         for i, ((mul, ir1), (_, ir2)) in enumerate(zip(in1, in2)):
             for ir_out in _irrep_of(ir1) * _irrep_of(ir2):
@@ -779,7 +769,7 @@ class ElementwiseTensorProduct(TensorProduct):
                     continue
                 instructions.append((i, i, len(out), "uuu", False))
                 out.append((mul, ir_out))
-        super().__init__(Irreps(in1), Irreps(in2), out, instructions, irrep_normalization=irrep_normalization, **kwargs)
+        super().__init__(in1, in2, out, instructions, irrep_normalization=irrep_normalization, **kwargs)
 
 
 def _square_alpha(irrep_normalization: str, ir1: Irrep, ir2: Irrep, ir_out: Irrep, diagonal: bool) -> float:

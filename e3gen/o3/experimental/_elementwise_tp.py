@@ -2,27 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
-from e3gen.o3._irreps import Irreps
+from e3gen.o3._irreps import Irreps, split_to_common_multiplicities
 from e3gen.o3.experimental._full_tp import _CouplingBlocks, _filter, _Path, _path_scale
-
-
-def _align_two_irreps(irreps1: Irreps, irreps2: Irreps) -> Tuple[Irreps, Irreps]:
-    """Split terms so that both irreps have the same multiplicities, term by term (same num_irreps required)."""
-    irreps1, irreps2 = list(irreps1), list(irreps2)
-    i = 0
-    while i < min(len(irreps1), len(irreps2)):
-        mul_1, ir_1 = irreps1[i]
-        mul_2, ir_2 = irreps2[i]
-        if mul_1 < mul_2:
-            irreps2[i] = (mul_1, ir_2)
-            irreps2.insert(i + 1, (mul_2 - mul_1, ir_2))
-        if mul_2 < mul_1:
-            irreps1[i] = (mul_2, ir_1)
-            irreps1.insert(i + 1, (mul_1 - mul_2, ir_1))
-        i += 1
-    return Irreps(irreps1), Irreps(irreps2)
 
 
 class ElementwiseTensorProduct(_CouplingBlocks):
@@ -38,7 +19,7 @@ class ElementwiseTensorProduct(_CouplingBlocks):
                 "o3.ElementwiseTensorProductv2: inputs must have the same number of irreps, "
                 f"got {irreps_in1.num_irreps} and {irreps_in2.num_irreps}"
             )
-        irreps_in1, irreps_in2 = _align_two_irreps(irreps_in1, irreps_in2)
+        irreps_in1, irreps_in2 = split_to_common_multiplicities(irreps_in1, irreps_in2)
         filter_ir_out = _filter(filter_ir_out)
         paths, irreps_out = [], []
         for (mul_1, ir_1), slice_1, (_, ir_2), slice_2 in zip(irreps_in1, irreps_in1.slices(), irreps_in2, irreps_in2.slices()):

@@ -9,28 +9,40 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
-from typing import Dict
+from typing import Dict, Optional
 
 import jinja2
 
 from e3gen.codegen.planner import ModulePlan, PackagePlan
 
 
-def _template_files() -> Dict[str, str]:
+def template_files(subfolder: str = "") -> Dict[str, str]:
+    """The `.j2` templates of `e3gen.templates` (the Torch renderer's) or of one of its subfolders (the
+    native renderer's "cpp"), keyed by their path below `e3gen.templates`."""
     folder = resources.files("e3gen.templates")
-    return {item.name: item.read_text(encoding="utf-8") for item in folder.iterdir() if item.name.endswith(".j2")}
+    prefix = ""
+    if subfolder:
+        folder, prefix = folder.joinpath(subfolder), f"{subfolder}/"
+    return {prefix + item.name: item.read_text(encoding="utf-8") for item in folder.iterdir() if item.name.endswith(".j2")}
 
 
-def template_sha256() -> str:
+def templates_sha256(files: Dict[str, str]) -> str:
     digest = hashlib.sha256()
-    for name, text in sorted(_template_files().items()):
+    for name, text in sorted(files.items()):
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
     return digest.hexdigest()
 
 
-def environment() -> jinja2.Environment:
+def template_sha256() -> str:
+    """The hash of the Torch renderer's templates, recorded in every build's manifest."""
+    return templates_sha256(template_files())
+
+
+def environment(files: Optional[Dict[str, str]] = None) -> jinja2.Environment:
+    """The one Jinja setup of both renderers (strict, whitespace-trimmed, no escaping) over `files`
+    (default: the Torch renderer's templates)."""
     return jinja2.Environment(
-        loader=jinja2.DictLoader(_template_files()),
+        loader=jinja2.DictLoader(template_files() if files is None else files),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

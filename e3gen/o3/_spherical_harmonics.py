@@ -17,6 +17,7 @@ import torch
 
 from e3gen.o3._input_checks import check_float_tensors
 from e3gen.o3._irreps import Irreps
+from e3gen.runtime.constants import constants_for
 from e3gen.runtime.loader import load_kernels
 
 NORMALIZATIONS = ("integral", "component", "norm")
@@ -125,10 +126,9 @@ class SphericalHarmonics(torch.nn.Module):
             ls = range(self.lmax + 1) if self._is_range_lmax else self.ls
             sh = torch.stack([row for l in ls for row in per_l[l]], dim=-1)
         else:
-            key = (x.dtype, x.device)
-            if key not in self._steps_by_dtype:
-                self._steps_by_dtype[key] = [m.T.to(dtype=x.dtype, device=x.device).contiguous() for m in self._steps_float64]
-            sh = _DenseHarmonics.apply(x, self.normalize, tuple(self.ls), self._y0, self._y1_factor, *self._steps_by_dtype[key])
+            steps = constants_for(self._steps_by_dtype, x.dtype, x.device,
+                                  lambda: [m.T.to(dtype=x.dtype, device=x.device).contiguous() for m in self._steps_float64])
+            sh = _DenseHarmonics.apply(x, self.normalize, tuple(self.ls), self._y0, self._y1_factor, *steps)
         return sh.reshape(*batch, self._dim)
 
     def _unrolled(self, r: torch.Tensor) -> List[List[torch.Tensor]]:

@@ -44,6 +44,7 @@ from e3gen.o3._irreps import Irrep, Irreps, split_to_common_multiplicities
 from e3gen.o3._wigner import wigner_3j
 from e3gen.native import backend as native_backend
 from e3gen.native import ops as native_ops
+from e3gen.runtime.constants import constants_for
 from e3gen.runtime.loader import load_kernels
 
 MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
@@ -551,14 +552,11 @@ class TensorProduct(torch.nn.Module):
         return torch.cat(blocks, dim=1) if blocks else x.new_zeros(b, 0)
 
     def _tables(self, dtype: torch.dtype, device: torch.device) -> List[torch.Tensor]:
-        key = (dtype, device)
-        if key not in self._clebsch_gordan:
-            self._clebsch_gordan[key] = [
-                (c.reshape(-1, c.shape[2]) if how == "outer" else c.permute(1, 0, 2).reshape(c.shape[1], -1))
-                .to(dtype=dtype, device=device).contiguous()
-                for c, how in zip(self._clebsch_gordan_float64, self._formulations)
-            ]
-        return self._clebsch_gordan[key]
+        return constants_for(self._clebsch_gordan, dtype, device, lambda: [
+            (c.reshape(-1, c.shape[2]) if how == "outer" else c.permute(1, 0, 2).reshape(c.shape[1], -1))
+            .to(dtype=dtype, device=device).contiguous()
+            for c, how in zip(self._clebsch_gordan_float64, self._formulations)
+        ])
 
     @staticmethod
     def _products_dense(group: _Group, how: str, c: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> List[torch.Tensor]:

@@ -73,6 +73,12 @@ class Gate(torch.nn.Module):
     ``Gate("16x0o", [torch.tanh], "32x0o", [torch.tanh], "16x1e+16x1o").irreps_out == "16x0o+16x1o+16x1e"``.
     """
 
+    # declared for TorchScript, which cannot infer the element type of an empty list (a gate
+    # without gates, as NequIP's last layer has)
+    _scalar_runs: List[Tuple[int, int]]
+    _gate_runs: List[Tuple[int, int]]
+    _gated_runs: List[Tuple[int, int]]
+
     def __init__(self, irreps_scalars, act_scalars, irreps_gates, act_gates, irreps_gated) -> None:
         super().__init__()
         irreps_scalars, irreps_gates, irreps_gated = Irreps(irreps_scalars), Irreps(irreps_gates), Irreps(irreps_gated)

@@ -29,13 +29,14 @@ Zero-length edges (a node to itself without a periodic shift, as `nn.radius_grap
 self_interaction=True) are allowed: the Bessel basis takes its finite limit there (NequIP's is 0/0)
 and the harmonics of the zero vector are Y^0 only, with finite gradients.
 
-TorchScript: not supported, and not planned: torch.jit.script is deprecated in torch 2.13. It fails
-on two submodules, which plan their work in Python and pick a strategy at call time:
-`o3.TensorProduct` (groups of paths, weight blocks, generated kernels chosen at construction) and
-`o3.SphericalHarmonics` (tables cached per dtype and device). Use eager mode or torch.compile
-(fullgraph=True works, see the tests).
+TorchScript (deprecated in torch 2.13, still how NequIP and LAMMPS deploy): ``torch.jit.script(conv)``
+scripts a copy of the layer whose products and harmonics are their TorchScript twins
+(`e3gen.o3._scriptable`: the same exact tables and numbers, the same weights); ``conv`` itself is
+left as it is. The scripted copy always takes the Torch path (no native op) and skips the eager
+input checks. For speed use eager mode or torch.compile (fullgraph=True works, see the tests).
 """
 
+import copy
 import math
 from typing import Callable, Sequence, Union
 
@@ -150,7 +151,8 @@ class Convolution(torch.nn.Module):
         """node_features [N, irreps_node_input.dim], node_attr [N, irreps_node_attr.dim],
         edge_index [2, E] (integer; row 0 senders, row 1 receivers), edge_vec [E, 3]
         (pos[receiver] - pos[sender]) -> [N, irreps_node_output.dim]."""
-        self._check_inputs(node_features, node_attr, edge_index, edge_vec)
+        if not torch.jit.is_scripting():  # (TorchScript does not compile this block)
+            self._check_inputs(node_features, node_attr, edge_index, edge_vec)
         sender, receiver = edge_index[0], edge_index[1]
 
         self_connection = self.sc(node_features, node_attr)
@@ -160,10 +162,11 @@ class Convolution(torch.nn.Module):
         radial = self.radial_basis(length) * self.cutoff(length)[:, None]  # [E, num_basis]
         weight = self.radial(radial)  # [E, tp.weight_numel]
         edge_sh = self.sh(edge_vec)  # [E, irreps_sh.dim]
-        if native_backend.use_native(self.tp.strategy, self.tp._native_layout, (h, edge_sh, weight), self._name):
-            # gather, product and sum over receivers in one op: the [E, mid] messages never exist
-            aggregated = native_ops.convolution(self.tp._native_key, h, edge_sh, weight, sender, receiver)
-            aggregated = aggregated * self._message_scale
+        use_native = False
+        if not torch.jit.is_scripting():
+            use_native = native_backend.use_native(self.tp.strategy, self.tp._native_layout, (h, edge_sh, weight), self._name)
+        if use_native:
+            aggregated = self._native_aggregate(h, edge_sh, weight, sender, receiver)
         else:
             messages = self.tp(h.index_select(0, sender), edge_sh, weight)  # [E, mid]
             messages = messages * self._message_scale
@@ -171,6 +174,22 @@ class Convolution(torch.nn.Module):
             aggregated = messages.new_zeros(node_features.shape[0], self._mid_dim).index_add(0, receiver, messages)
         return self.linear_2(aggregated) + self_connection
 
+    @torch.jit.unused
+    def _native_aggregate(self, h: torch.Tensor, edge_sh: torch.Tensor, weight: torch.Tensor, sender: torch.Tensor,
+                          receiver: torch.Tensor) -> torch.Tensor:
+        """Gather, product and sum over receivers in one op: the [E, mid] messages never exist."""
+        return native_ops.convolution(self.tp._native_key, h, edge_sh, weight, sender, receiver) * self._message_scale
+
+    def __prepare_scriptable__(self) -> "Convolution":
+        """torch.jit.script's hook: a shallow copy of this layer (same parameters) whose products
+        (tp, sc) and harmonics are their TorchScript twins; this layer keeps its own."""
+        from e3gen.o3._scriptable import scriptable_twin
+
+        scriptable = copy.copy(self)
+        scriptable._modules = {name: scriptable_twin(child) or child for name, child in self._modules.items()}
+        return scriptable
+
+    @torch.jit.unused
     def _check_inputs(self, node_features, node_attr, edge_index, edge_vec) -> None:
         floats = {"node_features": node_features, "node_attr": node_attr, "edge_vec": edge_vec}
         check_float_tensors(self._name, floats)

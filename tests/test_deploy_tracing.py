@@ -6,6 +6,9 @@ Properties:
   their per-dtype constant caches hold plain tensors, so eager calls after a trace give the
   numbers they gave before (they used to keep the tracer's fake tensors and return those).
   nequip-compile traces twice, with different sizes, and refuses graphs that differ.
+* A graph captured for deployment (torch.export, make_fx on fake tensors) of a layer with
+  strategy "auto" holds only Torch ops, none of e3gen's native ops: the exported program runs
+  without e3gen (an AOTInductor package in LAMMPS, say). torch.compile keeps the native op.
 * ``torch.jit.script(nn.Convolution)`` scripts (products and harmonics become their TorchScript
   twins in a copy; the layer itself is unchanged) and gives the eager values and gradients, also
   after torch.jit.save / load. A Gate without gates (NequIP's last layer) scripts.
@@ -13,11 +16,14 @@ Inputs: fixed seeds. Tolerance: float64 to 1e-12 (the twins sum paths in another
 to 1e-5 (single-precision rounding of the same sums).
 """
 
+import copy
+
 import pytest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from e3gen import nn, o3
+from e3gen.native import backend as native_backend
 from helpers import random_tensor
 
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
@@ -48,9 +54,9 @@ def _forces(model):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_make_fx_traces_the_same_graph_twice_and_leaves_eager_results_alone(dtype):
     model = _EnergyModel().to(dtype)
+    untraced = copy.deepcopy(model)  # the same layers, never traced (the first trace fills the caches)
     forces = _forces(model)
     small, large = random_tensor(4, 3, seed=1, dtype=dtype), random_tensor(7, 3, seed=2, dtype=dtype)
-    eager_before = forces(small.clone())
     graphs = [make_fx(forces, tracing_mode="symbolic", _allow_non_fake_inputs=True)(pos.clone()) for pos in (small, large)]
     assert graphs[0].code == graphs[1].code, "the second trace differs from the first (a constant cached while tracing)"
     cached = [t for cache in (model.sh._steps_by_dtype, model.tp._clebsch_gordan) for ts in cache.values() for t in ts]
@@ -58,9 +64,29 @@ def test_make_fx_traces_the_same_graph_twice_and_leaves_eager_results_alone(dtyp
     eager_after = forces(small.clone())
     assert type(eager_after) is torch.Tensor
     tol = TOLERANCE[dtype]
-    torch.testing.assert_close(eager_after, eager_before, rtol=0, atol=0)
+    torch.testing.assert_close(eager_after, _forces(untraced)(small.clone()), rtol=0, atol=0)
     for pos in (small, large):  # either graph serves any size
         torch.testing.assert_close(graphs[0](pos.clone()), forces(pos.clone()), rtol=tol, atol=tol)
+
+
+def _e3gen_ops(graph: torch.fx.Graph) -> list:
+    return [str(node.target) for node in graph.nodes if "e3gen" in str(node.target)]
+
+
+def test_graphs_captured_for_deployment_hold_no_e3gen_op():
+    torch.manual_seed(1)
+    conv = nn.Convolution("2x0e + 2x1o", "1x0e", "2x0e + 2x1o", irreps_sh=2, r_max=2.0, num_basis=4,
+                          radial_hidden=[8]).double()
+    assert conv.tp.strategy == "auto" and conv.tp._native_layout is not None, "a layer the native op could run"
+    x, attr, edge_index, edge_vec = _graph_inputs(conv, seed=3)
+    edge_vec = edge_vec.detach()
+    assert native_backend.use_native("auto", conv.tp._native_layout, (x, edge_vec), "test"), "eager calls run the native op"
+    exported = torch.export.export(conv, (x, attr, edge_index, edge_vec), strict=False)
+    assert not _e3gen_ops(exported.graph)
+    torch.testing.assert_close(exported.module()(x, attr, edge_index, edge_vec), conv(x, attr, edge_index, edge_vec),
+                               rtol=1e-12, atol=1e-12)
+    traced = make_fx(lambda *a: conv(*a), tracing_mode="symbolic", _allow_non_fake_inputs=True)(x, attr, edge_index, edge_vec)
+    assert not _e3gen_ops(traced.graph)
 
 
 def _graph_inputs(conv, seed):

@@ -6,7 +6,10 @@ Layers hold a `ChannelwiseLayout` (or None where the native kernels do not apply
 * "native": the native kernels, or a clear error saying why they cannot run here;
 * "auto": the native kernels where they apply (a native layout, CPU tensors of one float32 /
   float64 dtype) and can be built; otherwise the Torch kernels, after one message on stderr when
-  the reason is the toolchain (no compiler, a failed compile), never per call;
+  the reason is the toolchain (no compiler, a failed compile), never per call. Also the Torch
+  kernels while a graph is captured for deployment (torch.export, or make_fx on fake tensors as
+  nequip-compile does): the exported program (an AOTInductor package for LAMMPS, say) then runs
+  without e3gen's Python op and its library. torch.compile keeps the native op;
 * anything else ("dense", "unrolled"): the Torch kernels.
 """
 
@@ -19,6 +22,7 @@ import torch
 
 from e3gen.native.build import NativeUnavailable, load_library
 from e3gen.native.ops import ChannelwiseLayout
+from e3gen.runtime.tracing import capturing_for_export
 
 _DTYPES = (torch.float32, torch.float64)
 _unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
@@ -58,6 +62,8 @@ def prepare(strategy: str, layout: Optional[ChannelwiseLayout]) -> None:
 def use_native(strategy: str, layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor], owner: str) -> bool:
     """Whether `owner` (a layer's description, for messages) runs this call on the native kernels."""
     if strategy not in ("auto", "native"):
+        return False
+    if strategy == "auto" and capturing_for_export(tensors):
         return False
     reason = _why_not(layout, tensors)
     if reason is not None:

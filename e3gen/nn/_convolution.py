@@ -48,6 +48,7 @@ from e3gen.native import ops as native_ops
 from e3gen.nn._fc import FullyConnectedNet
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
+from e3gen.runtime.tracing import capturing
 
 
 class Convolution(torch.nn.Module):
@@ -218,9 +219,9 @@ class Convolution(torch.nn.Module):
                 f"got {list(edge_vec.shape)}"
             )
         check_same_dtype_and_device(self._name, floats, self.radial_basis.bessel_weights)
-        if e > 0 and not torch.compiler.is_compiling():
-            # One host sync in eager mode (none while torch.compile traces, where it would break the
-            # graph): an index out of [0, N) would otherwise fail deep inside index_select or
+        if e > 0 and not capturing((edge_index, edge_vec)):
+            # One host sync in eager mode (none while a graph is captured, where values are unknown
+            # and it would break the graph): an index out of [0, N) would otherwise fail deep inside index_select or
             # index_add as "index out of range in self", naming neither the layer nor the argument.
             low, high = torch.stack(torch.aminmax(edge_index)).tolist()
             if low < 0 or high >= n:

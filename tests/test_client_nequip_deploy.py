@@ -13,9 +13,9 @@ energies, forces and stresses (1e-10 relative: rounding only), on frames of the 
 larger supercell; and the e3gen-trained model's numbers equal the real-e3nn-trained model's
 (1e-9 relative, as for the curves). nequip 0.19.1 refuses ``--mode torchscript`` on torch >= 2.10
 before doing anything (see tests/clients/nequip_deploy.py, which lifts only that check).
-``--mode aotinductor`` is not run here: it takes minutes of C++ compilation per model (see
-REFERENCE or the lead's notes for the command and measured numbers); tests/test_deploy_tracing.py
-checks in-process the tracing properties it needs.
+``--mode aotinductor`` is not run here: it takes minutes of C++ compilation per model (the command
+is in REFERENCE.md, "TorchScript"); tests/test_deploy_tracing.py checks in-process the tracing
+properties it needs (identical make_fx graphs, no e3gen op in an exported graph).
 
 The client packages live in venvs made by .ci/clients.sh (E3GEN_CLIENT_VENVS names their folder);
 scripts run from scratch folders outside the repository. Without the venvs these tests skip.

@@ -13,9 +13,11 @@ Each op's autograd formula is the next op: forward -> backward -> double backwar
 (a gradient) can be trained on (the gradient of the gradient). A third derivative is refused
 with a message naming the Torch strategies, which have every order.
 
-The library for lmax L holds the recursion steps of degrees 1..max(L, 3), rendered from the IR by
+A library holds the recursion steps of degrees 1..3, or 1..12 (e3gen's largest lmax) for any
+lmax above 3: compiling it takes the same ~15-25 s either way (torch's headers, not the ~700
+terms), so one compile serves every lmax a build covers. It is rendered from the IR by
 `e3gen.codegen.plan_cpp_harmonics`, compiled on first use and cached by source hash exactly like
-the channel-wise library (`e3gen.native.build`); a library for L serves every smaller lmax.
+the channel-wise library (`e3gen.native.build`); a library serves every smaller lmax.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _source(lmax: int) -> Tuple[str, str, str]:
 
 def load_harmonics_library(lmax: int) -> HarmonicsLibrary:
     """The native harmonics library covering lmax: loaded, cached, or compiled now (once, with a message)."""
-    lmax = max(int(lmax), build.MIN_LMAX)
+    lmax = build.MIN_LMAX if int(lmax) <= build.MIN_LMAX else max(int(lmax), store.MAX_LMAX)
     with _lock:
         for existing in sorted(_loaded.values(), key=lambda lib: lib.lmax):
             if existing.lmax >= lmax:

@@ -20,6 +20,9 @@ Decisions (the template only lays them out):
 * the kernels work on chunks of K rows, component-major ([component][K], row b contiguous), so
   each destination is one loop over b that vectorises; one line per nonzero term, ordered by
   its indices, the float printed by `repr` (round-trips in float64) and the exact value beside it;
+* within a destination, terms are grouped by the factor they share (r_j for the step, g_i for
+  the backward, h_j for dprev), `r_j * (c prev_k + c prev_k' ...)`: one fused multiply-add per term
+  instead of two products and an add (the compiler may not reassociate floating point itself);
 * the step assigns (`=`), the derivative roles accumulate (`+=`) scaled by the degree l.
 
 This module never imports torch.
@@ -40,13 +43,21 @@ HARMONICS_ROLES = ("Y", "r", "prev")
 
 
 @dataclass(frozen=True)
+class HarmonicsGroup:
+    """`+ factor * (terms)`: the terms that share one factor."""
+
+    factor: str
+    terms: Tuple[CppTerm, ...]
+
+
+@dataclass(frozen=True)
 class HarmonicsLoop:
-    """`destination operator scale * (terms)` for every row b of a chunk."""
+    """`destination operator scale * (groups)` for every row b of a chunk."""
 
     destination: str
     operator: str  # "=" or "+="
     scale: str
-    terms: Tuple[CppTerm, ...]
+    groups: Tuple[HarmonicsGroup, ...]
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ _FACTORS = {
 }
 
 _ROLE_RULES = {
-    # role: (destination array, its axis, factor operands, operator, signature, formula)
+    # role: (destination array, its axis, (shared factor, term factor), operator, signature, formula)
     "Y": ("out", 0, ("r", "prev"), "=", "const T* __restrict__ r, const T* __restrict__ prev, T* __restrict__ out",
           "out_i = sum_jk c_ijk r_j prev_k (the step; with r := h it is the jvp divided by l)"),
     "r": ("r_out", 1, ("g", "prev"), "+=", "const T* __restrict__ g, const T* __restrict__ prev, T* __restrict__ r_out",
@@ -84,27 +95,38 @@ _ROLE_RULES = {
 }
 
 
-def _term(term: SparseTerm, operands: Tuple[str, ...]) -> CppTerm:
+def _factor(operand: str, term: SparseTerm) -> str:
+    name, axis = _FACTORS[operand]
+    return f"{name}[{term.indices[axis]} * K + b]"
+
+
+def _term(term: SparseTerm, operand: str) -> CppTerm:
     c = term.coefficient
-    factors = [f"{_FACTORS[o][0]}[{term.indices[_FACTORS[o][1]]} * K + b]" for o in operands]
-    return CppTerm("-" if c.sign < 0 else "+", " * ".join([f"T({abs(c.value)!r})"] + factors), c.text)
+    return CppTerm("-" if c.sign < 0 else "+", f"T({abs(c.value)!r}) * {_factor(operand, term)}", c.text)
+
+
+def _grouped(terms, axis: int):
+    groups = {}
+    for term in terms:
+        groups.setdefault(term.indices[axis], []).append(term)
+    return [sorted(group, key=lambda t: t.indices) for _, group in sorted(groups.items())]
 
 
 def plan_harmonics_role(step: SphericalHarmonicsStep, role: str) -> HarmonicsFunction:
     """One derivative role of one recursion step (see the module docstring)."""
     l = step.l
-    destination, axis, operands, operator, signature, formula = _ROLE_RULES[role]
-    groups = {}
-    for term in step.terms:
-        groups.setdefault(term.indices[axis], []).append(term)
+    destination, axis, (shared, inner), operator, signature, formula = _ROLE_RULES[role]
     loops = tuple(
         HarmonicsLoop(
-            f"{destination}[{index} * K + b]",
+            f"{destination}[{terms[0].indices[axis]} * K + b]",
             operator,
             "" if role == "Y" else f"T({l}) * ",
-            tuple(_term(t, operands) for t in sorted(terms, key=lambda t: t.indices)),
+            tuple(
+                HarmonicsGroup(_factor(shared, group[0]), tuple(_term(t, inner) for t in group))
+                for group in _grouped(terms, _FACTORS[shared][1])
+            ),
         )
-        for index, terms in sorted(groups.items())
+        for terms in _grouped(step.terms, axis)
     )
     comment = (
         f"Y^{l} ({2 * l + 1} components) from r = (x, y, z) and Y^{l - 1} ({2 * l - 1}), {len(step.terms)} nonzero terms c_ijk:",

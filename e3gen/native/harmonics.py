@@ -41,6 +41,9 @@ from e3gen import store
 from e3gen.native import build
 
 NORMALIZATIONS = ("integral", "component", "norm")
+# The channel-wise library's flags, and -fno-math-errno: the square roots of the normalisation (of
+# numbers >= 1e-24, never negative) then vectorise; GCC keeps libm's errno path otherwise.
+CXX_FLAGS = build.CXX_FLAGS + ("-fno-math-errno",)
 
 _loaded: Dict[int, "HarmonicsLibrary"] = {}
 _lock = threading.Lock()
@@ -67,7 +70,7 @@ def _source(lmax: int) -> Tuple[str, str, str]:
 
     plan = plan_harmonics_unit(tuple(lower_spherical_harmonics_step(l) for l in range(1, lmax + 1)))
     identity = json.dumps(
-        {"steps": plan.steps_sha256, "templates": template_sha256(), "flags": build.CXX_FLAGS, "torch": torch.__version__,
+        {"steps": plan.steps_sha256, "templates": template_sha256(), "flags": CXX_FLAGS, "torch": torch.__version__,
          "cxx": shutil.which(build.compiler()), "e3gen": e3gen.__version__},
         sort_keys=True,
     )
@@ -98,7 +101,7 @@ def load_harmonics_library(lmax: int) -> HarmonicsLibrary:
                   file=sys.stderr, flush=True)
             start = time.perf_counter()
             try:
-                folder = build._compile(root, namespace, text, digest)
+                folder = build._compile(root, namespace, text, digest, CXX_FLAGS)
             except Exception as error:  # a compiler that fails is as unusable as a missing one
                 raise build.NativeUnavailable(
                     f"compiling the native spherical harmonics failed ({type(error).__name__}: {error})") from error

@@ -11,7 +11,11 @@ Cases (float32, as in the issue that defines them):
      x[sender] followed by index_add; with the peak memory each adds over its inputs
 
 Backends: "eager", "compiled" (torch.compile), and "native" (e3gen's C++ kernels, strategy="native",
-against eager e3nn; cases a and f only, the others have no native kernels yet).
+against eager e3nn; cases a, d and f, the others have no native kernels yet).
+
+Case (d) also times sphericart (the C++ spherical-harmonics library, `sphericart.torch`, lmax and
+normalize=True alike, its own real basis) in the eager and native rows when it is installed
+(`pip install --no-deps sphericart-torch sphericart`): an optional column "sphericart ms".
 
 For each: forward and forward+backward (gradients for every input and the weights), eager and
 torch.compile'd (e3nn compiled too, so the comparison is like for like), median of repeated runs.
@@ -56,6 +60,7 @@ class Row:
     e3gen: float
     compile_seconds: Dict[str, float] = field(default_factory=dict)
     peak_bytes: Dict[str, int] = field(default_factory=dict)
+    others: Dict[str, float] = field(default_factory=dict)  # optional comparisons: library -> seconds
 
     @property
     def ratio(self) -> float:
@@ -88,10 +93,20 @@ def _tp_inputs(module, n: int):
 class _SphericalHarmonics(torch.nn.Module):
     def __init__(self, o3, lmax: int):
         super().__init__()
+        self.lmax = lmax
         self.sh = o3.SphericalHarmonics(list(range(lmax + 1)), normalize=True, normalization="component")
 
     def forward(self, x):
         return self.sh(x)
+
+
+def _sphericart(lmax: int) -> Optional[torch.nn.Module]:
+    """sphericart.torch's SphericalHarmonics(lmax) (normalised inputs), or None when not installed."""
+    try:
+        import sphericart.torch
+    except Exception:  # not installed, or built for another torch: the column is optional
+        return None
+    return sphericart.torch.SphericalHarmonics(lmax)
 
 
 def workloads() -> Dict[str, List[Workload]]:
@@ -207,11 +222,19 @@ def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row
             rows.append(Row(workload.name, workload.size, pass_name, backend, medians["e3nn"], medians["e3gen"], {}, peaks))
         return rows
     modules = {"e3nn": workload.make(e3nn_o3), "e3gen": workload.make(e3gen_o3)}
+    harmonics = isinstance(modules["e3gen"], _SphericalHarmonics)
     if backend == "native":
-        if not getattr(modules["e3gen"], "_native_layout", None):
+        if harmonics:
+            modules["e3gen"].sh.strategy = "native"
+        elif not getattr(modules["e3gen"], "_native_layout", None):
             print(f"{workload.name}: no native kernels for this case yet (skipped)", file=sys.stderr)
             return []
-        modules["e3gen"].strategy = "native"
+        else:
+            modules["e3gen"].strategy = "native"
+    if harmonics and backend != "compiled":
+        sphericart = _sphericart(modules["e3gen"].lmax)
+        if sphericart is not None:
+            modules["sphericart"] = sphericart
     inputs = workload.inputs(modules["e3gen"], workload.size)
     rows = []
     for pass_name, make_run in (("fwd", _forward), ("fwd+bwd", _forward_backward)):
@@ -226,7 +249,8 @@ def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row
             runs[lib] = run
         medians = _median_interleaved(runs, repeats)
         rows.append(Row(workload.name, workload.size, pass_name, backend, medians["e3nn"], medians["e3gen"],
-                        compile_seconds if backend == "compiled" else {}))
+                        compile_seconds if backend == "compiled" else {},
+                        others={lib: t for lib, t in medians.items() if lib not in ("e3nn", "e3gen")}))
     return rows
 
 
@@ -237,6 +261,8 @@ def format_rows(rows: List[Row]) -> str:
         compile_text = f"{r.compile_seconds['e3nn']:.1f} / {r.compile_seconds['e3gen']:.1f}" if r.compile_seconds else ""
         if r.peak_bytes:
             compile_text = f"peak MB {r.peak_bytes['e3nn'] / 2**20:.0f} / {r.peak_bytes['e3gen'] / 2**20:.0f}"
+        for lib, seconds in r.others.items():
+            compile_text += f"{lib} ms {1e3 * seconds:.1f} (e3gen/{lib} {r.e3gen / seconds:.2f})"
         lines.append(
             f"{r.case:<24} {r.size:>7} {r.pass_:<8} {r.backend:<9} {1e3 * r.e3nn:>9.1f} {1e3 * r.e3gen:>9.1f} "
             f"{r.ratio:>10.2f}  {compile_text}"

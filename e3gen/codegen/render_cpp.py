@@ -21,3 +21,10 @@ def render_cpp_unit(plan: CppUnitPlan, namespace: str, version: str) -> str:
     env = environment(template_files("cpp"))
     text = env.get_template("cpp/channelwise.cpp.j2").render(plan=plan, namespace=namespace, version=version)
     return text.rstrip("\n") + "\n"
+
+
+def render_harmonics_unit(plan, namespace: str, version: str) -> str:
+    """The C++ source of one native spherical-harmonics library (a `HarmonicsUnitPlan`)."""
+    env = environment(template_files("cpp"))
+    text = env.get_template("cpp/spherical_harmonics.cpp.j2").render(plan=plan, namespace=namespace, version=version)
+    return text.rstrip("\n") + "\n"

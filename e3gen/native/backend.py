@@ -11,6 +11,9 @@ Layers hold a `ChannelwiseLayout` (or None where the native kernels do not apply
   nequip-compile does): the exported program (an AOTInductor package for LAMMPS, say) then runs
   without e3gen's Python op and its library. torch.compile keeps the native op;
 * anything else ("dense", "unrolled"): the Torch kernels.
+
+Spherical harmonics ask `use_native_harmonics(strategy, lmax, x, owner)`, the same rule for
+their own library (`e3gen.native.harmonics`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ def _why_not(layout: Optional[ChannelwiseLayout], tensors: Sequence[torch.Tensor
     if layout is None:
         return ("the native kernels cover channel-wise products only (every instruction 'uvu' with weights, "
                 "second input of multiplicity 1)")
+    return _why_not_tensors(tensors)
+
+
+def _why_not_tensors(tensors: Sequence[torch.Tensor]) -> Optional[str]:
     dtypes = {t.dtype for t in tensors}
     if any(t.device.type != "cpu" for t in tensors):
         return f"the native kernels run on CPU, got tensors on {sorted({str(t.device) for t in tensors})}"
@@ -81,3 +88,38 @@ def use_native(strategy: str, layout: Optional[ChannelwiseLayout], tensors: Sequ
 def clear_unavailable() -> None:
     """Forget toolchain failures (tests use this after simulating a missing compiler)."""
     _unavailable.clear()
+    _harmonics_unavailable.clear()
+
+
+_harmonics_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
+
+
+def available_harmonics(lmax: int) -> Optional[NativeUnavailable]:
+    """None when the native spherical-harmonics library for lmax loads (compiling it if needed), else why not."""
+    from e3gen.native.harmonics import load_harmonics_library
+
+    if lmax not in _harmonics_unavailable:
+        try:
+            load_harmonics_library(lmax)
+            _harmonics_unavailable[lmax] = None
+        except NativeUnavailable as error:
+            _harmonics_unavailable[lmax] = error
+            print(f"e3gen: {error}; using the Torch spherical harmonics instead.", file=sys.stderr, flush=True)
+    return _harmonics_unavailable[lmax]
+
+
+def use_native_harmonics(strategy: str, lmax: int, x: torch.Tensor, owner: str) -> bool:
+    """Whether `owner` (a SphericalHarmonics layer) runs this call on the native harmonics."""
+    if strategy not in ("auto", "native"):
+        return False
+    reason = _why_not_tensors((x,))
+    if reason is not None:
+        if strategy == "native":
+            raise ValueError(f"{owner}: strategy='native' cannot run here: {reason}; use strategy='auto' or 'dense'")
+        return False
+    error = available_harmonics(lmax)
+    if error is not None:
+        if strategy == "native":
+            raise RuntimeError(f"{owner}: strategy='native' cannot run here: {error}") from error
+        return False
+    return True

@@ -120,7 +120,7 @@ def _verified(folder: Path, text: str, digest: str) -> bool:
         return False
 
 
-def _compile(root: Path, namespace: str, text: str, digest: str) -> Path:
+def _compile(root: Path, namespace: str, text: str, digest: str, flags=CXX_FLAGS) -> Path:
     """Compile into a staging folder, then rename it into place; returns the final folder."""
     from torch.utils.cpp_extension import load
 
@@ -129,12 +129,12 @@ def _compile(root: Path, namespace: str, text: str, digest: str) -> Path:
     try:
         source = staging / "source.cpp"
         source.write_text(text)
-        load(namespace, [str(source)], extra_cflags=list(CXX_FLAGS), build_directory=str(staging),
+        load(namespace, [str(source)], extra_cflags=list(flags), build_directory=str(staging),
              is_python_module=False, verbose=False)
         library = f"{namespace}.so"
         manifest = {"sha256": digest, "library": library,
                     "library_sha256": store.sha256_bytes((staging / library).read_bytes()),
-                    "flags": list(CXX_FLAGS), "torch": torch.__version__, "e3gen": e3gen.__version__}
+                    "flags": list(flags), "torch": torch.__version__, "e3gen": e3gen.__version__}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         with store.locked(root, exclusive=True):
             if target.exists():

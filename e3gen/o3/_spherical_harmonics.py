@@ -15,6 +15,8 @@ from typing import List, Union
 
 import torch
 
+from e3gen.native import backend as native_backend
+from e3gen.native import harmonics as native_harmonics
 from e3gen.o3._input_checks import check_float_tensors
 from e3gen.o3._irreps import Irreps
 from e3gen.runtime.constants import constants_for
@@ -74,7 +76,11 @@ class SphericalHarmonics(torch.nn.Module):
     one of two ways, with the same numbers up to rounding: `strategy="dense"` does each step as
     one outer product and one matmul (few, large ops: fastest in eager mode); "unrolled" calls
     the generated straight-line kernels (one line per term: what torch.compile fuses best);
-    "auto" (default) picks "unrolled" while torch.compile traces and "dense" otherwise.
+    "native" runs the C++ kernels of `e3gen.native.harmonics` (rendered from the same recursion
+    steps; forward, backward and double backward; CPU, float32/float64), compiled on first use.
+    "auto" (default) picks "native" on CPU when its kernels can be built (the fastest in
+    `e3gen bench --cases d --backends native`, eager and compiled), otherwise "unrolled" while
+    torch.compile traces and "dense" in eager mode (`e3gen.native.backend` decides, once per call).
 
     The normalisation costs nothing: the recursion is linear in Y^(l-1), so starting from
     Y^0 = s_0 and scaling step l by s_l / s_(l-1) gives s_l Y^l directly.
@@ -85,8 +91,8 @@ class SphericalHarmonics(torch.nn.Module):
         super().__init__()
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-        if strategy not in ("auto", "dense", "unrolled"):
-            raise ValueError(f"SphericalHarmonics: strategy must be 'auto', 'dense' or 'unrolled', got {strategy!r}")
+        if strategy not in ("auto", "dense", "unrolled", "native"):
+            raise ValueError(f"SphericalHarmonics: strategy must be 'auto', 'dense', 'unrolled' or 'native', got {strategy!r}")
         self.ls, self.irreps_out, self.irreps_in = _parse_ls(irreps_out, irreps_in)
         self.normalize = normalize
         self.normalization = normalization
@@ -113,6 +119,8 @@ class SphericalHarmonics(torch.nn.Module):
             self._y1_factor = self._y0 * step1[0, 0].item()
         self._is_range_lmax = self.ls == list(range(self.lmax + 1))
         self._dim = sum(2 * l + 1 for l in self.ls)
+        if strategy in ("auto", "native"):  # compile (or load) now, so that calls and tracing only look it up
+            native_backend.available_harmonics(self.lmax)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_float_tensors("SphericalHarmonics", {"x": x})
@@ -120,6 +128,9 @@ class SphericalHarmonics(torch.nn.Module):
             raise ValueError(f"SphericalHarmonics expects vectors of shape [..., 3], got shape {tuple(x.shape)}")
         batch = x.shape[:-1]
         x = x.reshape(-1, 3)
+        if native_backend.use_native_harmonics(self.strategy, self.lmax, x, f"SphericalHarmonics({self.irreps_out})"):
+            sh = native_harmonics.spherical_harmonics(x, self.ls, self.normalize, self.normalization)
+            return sh.reshape(*batch, self._dim)
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())
         if unrolled:
             per_l = self._unrolled(_normalized(_component_major(x)) if self.normalize else _component_major(x))

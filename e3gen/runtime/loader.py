@@ -13,9 +13,10 @@ folders that are private to the current user (`store.require_private_build`). An
 or stale build raises `BuildError` naming the command that rebuilds it.
 
 Laziness: a build's modules are compiled when first used (`LoadedBuild.module`), the data tables
-one name at a time (`_split_data_module`) and the kernel modules one function at a time
-(`_split_code_module`: their registries are `LazyRegistry` mappings), so a model that needs the
-harmonics and a few coupling paths of an lmax-12 build compiles only those kernels.
+one block at a time (`_split_data_module`) and the kernel modules one function at a time
+(`_split_code_module`); both modules' registries are `LazyRegistry` mappings, so a model that
+needs the harmonics, a few coupling paths and their wigner_3j of an lmax-12 build compiles only
+those kernels and table blocks.
 
 Importing a build as a package, `from e3gen.generated.lmax3 import coupling`, goes through the
 same checks: `e3gen.generated` installs `GeneratedBuildFinder`, which maps `e3gen.generated.lmax<L>`
@@ -106,12 +107,12 @@ class LoadedBuild:
         linecache.cache[origin] = (len(source), None, text.splitlines(True), origin)
         sys.modules[module_name] = module
         # A package's __getattr__ serves its submodules, so its own names are compiled now.
-        header, assignments = (text, {}) if is_package else _split_data_module(text)
+        header, assignments, registries = (text, {}, {}) if is_package else _split_data_module(text)
         code = None if is_package or assignments else _split_code_module(text)
         if assignments:
             exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
-            module.__getattr__ = _LazyAssignments(module, text, assignments)
-            module.__dict__.setdefault("__all__", sorted(assignments))  # `import *` reads them all
+            if not _LazyAssignments.install(module, text, assignments, registries):
+                exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
         elif code is not None:
             exec(compile(text[:code.header_end], origin, "exec", dont_inherit=True), module.__dict__)
             if not _LazyFunctions.install(module, text, code):
@@ -163,29 +164,42 @@ _ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*) = ", re.M)
 _TOP_LEVEL_LINE = re.compile(r"^[^\s)\]}#]", re.M)
 
 
-def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]]]:
-    """(header, {NAME: (start, end, line)}) for a data module: a docstring or other header, then
-    only top-level `NAME = <literal>` statements (as in the generated `tables.py`); else (text, {}).
+def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]], Dict[str, Dict]]:
+    """(header, {NAME: (start, end, line)}, {TABLE: {key: NAME}}) for a data module: a docstring or
+    other header, then only top-level `NAME = <literal>` blocks and registries `TABLE = {<literal
+    key>: NAME, ...}` of blocks above them (as in the generated `tables.py`); else (text, {}, {}).
 
-    Each assignment is compiled when its name is first read (`_LazyAssignments`), so a model that
-    needs the harmonics' recursion table never compiles the Clebsch-Gordan table beside it (19 MB of
-    source at lmax 12). Anything else at top level after the header (a def, an import) keeps the
-    module eager: the split is only ever used where it cannot change what the module does.
+    Each block is compiled when its name or its key is first read (`_LazyAssignments`), so a process
+    that needs wigner_3j(1, 1, 2) of an lmax-12 build compiles that block, not the other ~900 of the
+    Clebsch-Gordan table (19 MB of source). Anything else at top level after the header (a def, an
+    import, a name bound twice) keeps the module eager: the split is only ever used where it cannot
+    change what the module does.
     """
     starts = [m.start() for m in _ASSIGNMENT.finditer(text)]
     if not starts or re.search(r"^(async def|def|class) ", text[:starts[0]], re.M):
-        return text, {}
+        return text, {}, {}
     bounds = starts + [len(text)]
-    assignments = {}
+    assignments: Dict[str, Tuple[int, int, int]] = {}
+    registries: Dict[str, Dict] = {}
+    line, counted = 0, 0
     for start, end in zip(bounds, bounds[1:]):
         chunk = text[start:end]
         if len(_TOP_LEVEL_LINE.findall(chunk)) != 1:
-            return text, {}
+            return text, {}, {}
         name = _ASSIGNMENT.match(chunk)[1]
-        if name in assignments:
-            return text, {}
-        assignments[name] = (start, end, text.count("\n", 0, start))
-    return text[:starts[0]], assignments
+        if name in assignments or name in registries:
+            return text, {}, {}
+        # A registry of blocks ("TABLE = {\n    key: NAME,"), else a block compiled as a whole.
+        registry = _parse_registry(chunk, assignments) if _BLOCK_REGISTRY.match(chunk) else None
+        if registry is not None:
+            registries[name] = registry[1]
+            continue
+        line, counted = line + text.count("\n", counted, start), start
+        assignments[name] = (start, end, line)
+    return text[:starts[0]], assignments, registries
+
+
+_BLOCK_REGISTRY = re.compile(r"[A-Z_][A-Z0-9_]* = \{\n +[^\n]*: [A-Za-z_]\w*,\n")
 
 
 class _LazyAssignments:
@@ -193,18 +207,45 @@ class _LazyAssignments:
 
     def __init__(self, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]]):
         self._module, self._text, self._assignments = module, text, assignments
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @classmethod
+    def install(cls, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]],
+                registries: Dict[str, Dict]) -> bool:
+        """Make `module` (its header executed) serve its blocks and registries lazily; False (and
+        nothing changed but the header) if the header already binds one of their names."""
+        namespace = vars(module)
+        if any(name in namespace for name in [*assignments, *registries, "__getattr__", "__dir__"]):
+            return False
+        lazy = cls(module, text, assignments)
+        for name, entries in registries.items():
+            namespace[name] = LazyRegistry(name, entries, lazy)
+        module.__getattr__ = lazy
+        module.__dir__ = lambda: sorted(set(namespace) | set(assignments))
+        namespace.setdefault("__all__", sorted([*assignments, *registries]))  # `import *` reads them all
+        return True
 
     def __call__(self, name: str):
         if name not in self._assignments:
             raise AttributeError(f"module {self._module.__name__!r} has no attribute {name!r}")
+        namespace = vars(self._module)
         with self._lock:
-            if name not in vars(self._module):
+            if name not in namespace:
                 start, end, line = self._assignments[name]
                 # Padded with the newlines before it, so tracebacks and inspect see the file's line numbers.
                 code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
-                exec(code, vars(self._module))
-        return vars(self._module)[name]
+                # Globals bypass __getattr__: blocks the statement reads compile first (the generated
+                # blocks are plain literals and read none).
+                for used in _global_names(code):
+                    if used in self._assignments and used not in namespace and used != name:
+                        self(used)
+                exec(code, namespace)
+        return namespace[name]
+
+    @property
+    def compiled(self) -> List[str]:
+        """The blocks compiled so far, in file order (what a process paid for)."""
+        return [name for name in self._assignments if name in vars(self._module)]
 
 
 _DEF = re.compile(r"^def (\w+)\(", re.M)
@@ -357,14 +398,15 @@ def _global_names(code: types.CodeType) -> set:
 
 
 class LazyRegistry(Mapping):
-    """A kernel module's registry (`KERNELS`, `VJP_X`, `VJP_Y`, `STEPS`): the generated dict
-    {key: function}, whose function is compiled when its key is first looked up."""
+    """A generated module's registry: `KERNELS`, `VJP_X`, `VJP_Y`, `STEPS` map keys to kernels,
+    `CLEBSCH_GORDAN`, `SO3_GENERATORS`, `SPHERICAL_HARMONICS_STEPS` keys to table blocks. It is the
+    generated dict {key: value}, whose value is compiled when its key is first looked up."""
 
-    def __init__(self, name: str, entries: Dict, functions: _LazyFunctions):
-        self._name, self._entries, self._functions = name, entries, functions
+    def __init__(self, name: str, entries: Dict, values: Callable):
+        self._name, self._entries, self._values = name, entries, values
 
     def __getitem__(self, key):
-        return self._functions(self._entries[key])
+        return self._values(self._entries[key])
 
     def __iter__(self):
         return iter(self._entries)
@@ -376,7 +418,7 @@ class LazyRegistry(Mapping):
         return key in self._entries
 
     def __repr__(self) -> str:
-        return f"<lazy {self._name} of {self._functions._module.__name__}: {len(self)} kernels>"
+        return f"<lazy {self._name} of {self._values._module.__name__}: {len(self)} entries>"
 
 
 # --- where builds come from ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ numbers), and the split is refused, keeping the module eager, wherever it could 
 """
 
 import inspect
+import re
 import pickle
 import shutil
 import traceback
@@ -291,3 +292,50 @@ def test_a_header_that_binds_a_lazy_name_keeps_the_data_module_eager():
     module = types.ModuleType("lazy_data_probe")
     exec(compile(header, "lazy_data_probe.py", "exec"), vars(module))
     assert not loader._LazyAssignments.install(module, text, blocks, registries) and "A" not in vars(module)
+
+
+def _registry_chunks(text: str):
+    """Each `NAME = {` ... statement of a generated module, with the blank and comment lines after it."""
+    starts = [i + 1 for i in range(len(text)) if text.startswith("\n", i) and text[i + 1:i + 2].isupper()]
+    bounds = starts + [len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if text[a:b].split("\n", 1)[0].endswith("= {")]
+
+
+@pytest.mark.parametrize("filename", ["coupling.py", "spherical_harmonics.py", "tables.py"])
+def test_rendered_registries_read_without_the_parser_as_the_parser_reads_them(filename):
+    """The loader reads registries in their rendered form with a regular expression (ast.parse of an
+    lmax-12 registry is the slowest part of the split); on every registry of the shipped build it
+    gives what the parser gives, and declines (None) nothing that the generator writes."""
+    text = (SHIPPED / filename).read_text()
+    chunks = _registry_chunks(text)
+    assert chunks
+    for chunk in chunks:
+        names = set(re.findall(r": (\w+),\n", chunk))
+        fast = loader._parse_rendered_registry(chunk, names)
+        assert fast is not None and fast == loader._parse_registry_ast(chunk, names)
+        assert loader._parse_rendered_registry(chunk, names - {sorted(names)[0]}) is None  # a value not defined
+
+
+@pytest.mark.parametrize("body", [
+    "    1: a,\n    (2, 3): b,\n",
+    "    (1): a,\n",  # an int in parentheses, not a tuple
+    "    (1,): a,\n",  # a one-element tuple
+    "    01: a,\n",  # not Python
+    "    -1: a,\n",
+    "    'x': a,\n",
+    "    1: a,\n    1: b,\n",  # a key twice
+    "    1: a,\n    2: c,\n",  # a value that is no def
+    "    1: a, 2: b,\n",  # two entries on a line
+    "    1: a\n",  # no comma
+    "    True: a,\n",
+    "    (1, 2): a,\n    (1, 2, 3): b,\n",
+])
+@pytest.mark.parametrize("after", ["", "\n\n", "\n\n# a comment\n", "\n\nx = 1\n"])
+def test_a_registry_is_read_as_the_parser_reads_it(body, after):
+    """Whatever the fast reader accepts it reads as ast does; what it declines goes to ast."""
+    chunk = "TABLE = {\n" + body + "}\n" + after
+    names = {"a", "b"}
+    fast = loader._parse_rendered_registry(chunk, names)
+    slow = loader._parse_registry_ast(chunk, names)
+    assert fast is None or fast == slow
+    assert loader._parse_registry(chunk, names) == slow

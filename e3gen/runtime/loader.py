@@ -368,8 +368,10 @@ def _parse_registry(chunk: str, functions: Dict[str, Tuple[int, int, int]]) -> O
     if _REGISTRY.match(chunk) is None:
         return None
     rendered = _parse_rendered_registry(chunk, functions)
-    if rendered is not None:
-        return rendered
+    return rendered if rendered is not None else _parse_registry_ast(chunk, functions)
+
+
+def _parse_registry_ast(chunk: str, functions) -> Optional[Tuple[str, Dict]]:
     try:
         (statement,) = ast.parse(chunk).body
     except (SyntaxError, ValueError):

@@ -6,8 +6,10 @@
 
 Each case runs in a new Python process (`--python`, default this one) under the current environment
 (E3GEN_CACHE_DIR / E3GEN_BUILD_DIR decide which builds it finds) and prints one line: the case,
-seconds for `import e3gen` (with torch), seconds for the use itself after the import, resident memory
-added by the use (MB), and the process's peak resident memory (MB, from getrusage). A build that is
+seconds for `import e3gen` (with torch), seconds for the use itself after the import (wall clock,
+then CPU: the CPU time is what a quiet machine's wall clock would be, as none of it runs in
+parallel), resident memory added by the use (MB), and the process's peak resident memory (MB, from
+getrusage). A build that is
 missing is built into the cache first, which the numbers then include: build the lmax you measure
 beforehand (`e3gen build --lmax L --out FOLDER` and E3GEN_BUILD_DIR=FOLDER, or into the cache).
 
@@ -48,6 +50,7 @@ import e3gen
 from e3gen import o3
 from e3gen.runtime.loader import load_kernels
 imported = time.perf_counter()
+cpu = time.process_time()
 before = rss_mb()
 if case == "verify":
     load_kernels(L)
@@ -72,8 +75,9 @@ elif case == "tables":
 elif case != "import":
     raise SystemExit(f"unknown case {case!r}")
 done = time.perf_counter()
+cpu = time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"case": case, "import_s": imported - start, "use_s": done - imported,
+print(json.dumps({"case": case, "import_s": imported - start, "use_s": done - imported, "use_cpu_s": cpu,
                   "rss_added_mb": rss_mb() - before, "peak_mb": peak}))
 """
 
@@ -93,10 +97,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--python", default=sys.executable, help="the interpreter to measure (another checkout's venv)")
     args = parser.parse_args(argv)
-    print(f"{'case':8} {'lmax':>4} {'import':>8} {'use':>9} {'+RSS':>9} {'peak RSS':>9}")
+    print(f"{'case':8} {'lmax':>4} {'import':>8} {'use':>9} {'use CPU':>9} {'+RSS':>9} {'peak RSS':>9}")
     for case in args.cases:
         r = measure(args.python, case, args.lmax)
-        print(f"{case:8} {args.lmax:>4} {r['import_s']:7.2f}s {r['use_s']:8.3f}s {r['rss_added_mb']:7.1f}MB "
+        print(f"{case:8} {args.lmax:>4} {r['import_s']:7.2f}s {r['use_s']:8.3f}s {r['use_cpu_s']:8.3f}s {r['rss_added_mb']:7.1f}MB "
               f"{r['peak_mb']:7.0f}MB", flush=True)
     return 0
 

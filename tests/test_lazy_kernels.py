@@ -177,7 +177,7 @@ def test_one_wigner_3j_block_compiles_only_that_block(build, compiles):
     assert tables.__getattr__.compiled == []  # the registries are there, no block is compiled
     rows = build.clebsch_gordan_rows(1, 1, 2)
     assert tables.__getattr__.compiled == ["CLEBSCH_GORDAN_1_1_2"] and len(compiles) == 2
-    block = compiles[1].strip()  # padded with newlines to the block's line in the file
+    block = compiles[1].strip()
     assert block.startswith("CLEBSCH_GORDAN_1_1_2 = (") and block.count(" = ") == 1 and len(rows) == 11
     assert build.clebsch_gordan_rows(1, 1, 2) is rows and len(compiles) == 2  # compiled once
     tables.SO3_GENERATORS[2], tables.SPHERICAL_HARMONICS_STEPS[3]

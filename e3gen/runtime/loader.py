@@ -255,8 +255,8 @@ class _LazyAssignments:
         with self._lock:
             if name not in namespace:
                 start, end, line = self._assignments[name]
-                # Padded with the newlines before it, so tracebacks and inspect see the file's line numbers.
-                code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
+                # Moved to the line it starts on, so tracebacks and inspect see the file's line numbers.
+                code = _shift_lines(compile(self._text[start:end], self._module.__file__, "exec", dont_inherit=True), line)
                 # Globals bypass __getattr__: blocks the statement reads compile first (the generated
                 # blocks are plain literals and read none).
                 for used in _global_names(code):

@@ -346,7 +346,9 @@ class Workspace:
             return Result(mutant, "killed", time.perf_counter() - start, (failed or ["?"])[0][:200])
         finally:
             path.write_text(original)
-            if compiler:
+            # A native mutant's tests must compile the library it would build, not load the one
+            # cached by the run before: the cache goes with the build.
+            if compiler or mutant.path.startswith("e3gen/native"):
                 self.restore_build()
 
 

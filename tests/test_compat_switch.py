@@ -160,3 +160,20 @@ def test_doctor_reports_the_switch_and_what_a_fresh_interpreter_imports(tmp_path
     assert lines[0] == "E3GEN_AS_E3NN: on (E3GEN_AS_E3NN='1')"
     assert lines[1].startswith("start-up hook: ") and lines[1].endswith(HOOK)
     assert "imports now: e3nn 0.6.0+e3gen." in lines[3] and lines[3].endswith("(e3gen)")
+
+
+def test_uninstall_undoes_install_for_later_imports(monkeypatch):
+    """install() puts one finder first on sys.meta_path (twice is once); uninstall() removes it, so a
+    later `import e3nn` is the real one again. Planted bug this pins: an uninstall() that does nothing
+    (every other compat test passed with it)."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    for name in [n for n in sys.modules if n == "e3nn" or n.startswith("e3nn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    ours = lambda: [f for f in sys.meta_path if isinstance(f, e3gen.compat.E3nnFinder)]  # noqa: E731
+    e3gen.compat.uninstall()
+    assert not ours() and not e3gen.compat.is_active()
+    e3gen.compat.install()
+    e3gen.compat.install()
+    assert len(ours()) == 1 and sys.meta_path[0] is ours()[0] and e3gen.compat.is_active()
+    e3gen.compat.uninstall()
+    assert not ours() and not e3gen.compat.is_active()

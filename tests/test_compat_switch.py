@@ -177,3 +177,52 @@ def test_uninstall_undoes_install_for_later_imports(monkeypatch):
     assert len(ours()) == 1 and sys.meta_path[0] is ours()[0] and e3gen.compat.is_active()
     e3gen.compat.uninstall()
     assert not ours() and not e3gen.compat.is_active()
+
+
+def test_is_active_follows_the_e3nn_that_was_imported(monkeypatch):
+    """With an e3nn imported, is_active() says whose it is, whatever the finders: a real e3nn in
+    sys.modules is not e3gen's even with the switch installed. Planted bug this pins: is_active()
+    returning True for any imported e3nn."""
+    import types
+
+    monkeypatch.setattr(sys, "meta_path", [e3gen.compat.E3nnFinder(), *sys.meta_path])
+    monkeypatch.setitem(sys.modules, "e3nn", types.ModuleType("e3nn"))
+    assert not e3gen.compat.is_active()
+    ours = types.ModuleType("e3nn")
+    ours.__e3gen__ = True
+    monkeypatch.setitem(sys.modules, "e3nn", ours)
+    assert e3gen.compat.is_active()
+
+
+def test_mirror_takes_names_from_the_first_source_that_has_them(monkeypatch):
+    """mirror(namespace, a, b): a's public names, then b's that a lacks; other names on access.
+    Planted bug this pins: later sources overwriting earlier ones."""
+    import types
+
+    from e3gen.compat._mirror import mirror
+
+    first, second = types.ModuleType("e3gen_mirror_first"), types.ModuleType("e3gen_mirror_second")
+    first.__all__, first.shared, first.only_first = ["shared", "only_first"], "first", 1
+    second.__all__, second.shared, second.only_second, second._private = ["shared", "only_second"], "second", 2, 3
+    monkeypatch.setitem(sys.modules, first.__name__, first)
+    monkeypatch.setitem(sys.modules, second.__name__, second)
+    namespace = {"__name__": "e3nn.probe"}
+    mirror(namespace, first.__name__, second.__name__)
+    assert (namespace["shared"], namespace["only_first"], namespace["only_second"]) == ("first", 1, 2)
+    assert namespace["__all__"] == ["shared", "only_first", "only_second"]
+    assert namespace["__getattr__"]("_private") == 3  # not exported, found on access
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        namespace["__getattr__"]("missing")
+
+
+def test_mirror_skips_a_missing_source_but_not_a_broken_one(monkeypatch, tmp_path):
+    """A source module that does not exist (yet) is skipped; one that exists but fails to import
+    (a missing dependency of its own) raises, never silently drops its names. Planted bug this
+    pins: every ModuleNotFoundError swallowed."""
+    from e3gen.compat._mirror import _load
+
+    (tmp_path / "e3gen_mirror_broken.py").write_text("import e3gen_mirror_dependency_not_there\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _load("e3gen_mirror_not_there") is None and _load("e3gen_mirror_not_there.sub") is None
+    with pytest.raises(ModuleNotFoundError, match="e3gen_mirror_dependency_not_there"):
+        _load("e3gen_mirror_broken")

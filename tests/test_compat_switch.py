@@ -226,3 +226,15 @@ def test_mirror_skips_a_missing_source_but_not_a_broken_one(monkeypatch, tmp_pat
     assert _load("e3gen_mirror_not_there") is None and _load("e3gen_mirror_not_there.sub") is None
     with pytest.raises(ModuleNotFoundError, match="e3gen_mirror_dependency_not_there"):
         _load("e3gen_mirror_broken")
+
+
+def test_doctor_exits_nonzero_without_the_startup_hook(monkeypatch, capsys):
+    """`e3gen doctor` is a check: its exit status says whether the switch can work (the hook is
+    installed). Planted bug this pins: doctor exiting 0 without the hook."""
+    from e3gen.compat import doctor
+
+    monkeypatch.setattr(doctor, "probe", lambda switch: "e3nn (probe skipped)")
+    monkeypatch.setattr(doctor, "hook_path", lambda: None)
+    assert doctor.main() == 1 and "NOT INSTALLED" in capsys.readouterr().out
+    monkeypatch.setattr(doctor, "hook_path", lambda: "/site-packages/e3gen_as_e3nn.pth")
+    assert doctor.main() == 0 and "/site-packages/e3gen_as_e3nn.pth" in capsys.readouterr().out

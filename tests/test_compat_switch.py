@@ -160,3 +160,81 @@ def test_doctor_reports_the_switch_and_what_a_fresh_interpreter_imports(tmp_path
     assert lines[0] == "E3GEN_AS_E3NN: on (E3GEN_AS_E3NN='1')"
     assert lines[1].startswith("start-up hook: ") and lines[1].endswith(HOOK)
     assert "imports now: e3nn 0.6.0+e3gen." in lines[3] and lines[3].endswith("(e3gen)")
+
+
+def test_uninstall_undoes_install_for_later_imports(monkeypatch):
+    """install() puts one finder first on sys.meta_path (twice is once); uninstall() removes it, so a
+    later `import e3nn` is the real one again. Planted bug this pins: an uninstall() that does nothing
+    (every other compat test passed with it)."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    for name in [n for n in sys.modules if n == "e3nn" or n.startswith("e3nn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    ours = lambda: [f for f in sys.meta_path if isinstance(f, e3gen.compat.E3nnFinder)]  # noqa: E731
+    e3gen.compat.uninstall()
+    assert not ours() and not e3gen.compat.is_active()
+    e3gen.compat.install()
+    e3gen.compat.install()
+    assert len(ours()) == 1 and sys.meta_path[0] is ours()[0] and e3gen.compat.is_active()
+    e3gen.compat.uninstall()
+    assert not ours() and not e3gen.compat.is_active()
+
+
+def test_is_active_follows_the_e3nn_that_was_imported(monkeypatch):
+    """With an e3nn imported, is_active() says whose it is, whatever the finders: a real e3nn in
+    sys.modules is not e3gen's even with the switch installed. Planted bug this pins: is_active()
+    returning True for any imported e3nn."""
+    import types
+
+    monkeypatch.setattr(sys, "meta_path", [e3gen.compat.E3nnFinder(), *sys.meta_path])
+    monkeypatch.setitem(sys.modules, "e3nn", types.ModuleType("e3nn"))
+    assert not e3gen.compat.is_active()
+    ours = types.ModuleType("e3nn")
+    ours.__e3gen__ = True
+    monkeypatch.setitem(sys.modules, "e3nn", ours)
+    assert e3gen.compat.is_active()
+
+
+def test_mirror_takes_names_from_the_first_source_that_has_them(monkeypatch):
+    """mirror(namespace, a, b): a's public names, then b's that a lacks; other names on access.
+    Planted bug this pins: later sources overwriting earlier ones."""
+    import types
+
+    from e3gen.compat._mirror import mirror
+
+    first, second = types.ModuleType("e3gen_mirror_first"), types.ModuleType("e3gen_mirror_second")
+    first.__all__, first.shared, first.only_first = ["shared", "only_first"], "first", 1
+    second.__all__, second.shared, second.only_second, second._private = ["shared", "only_second"], "second", 2, 3
+    monkeypatch.setitem(sys.modules, first.__name__, first)
+    monkeypatch.setitem(sys.modules, second.__name__, second)
+    namespace = {"__name__": "e3nn.probe"}
+    mirror(namespace, first.__name__, second.__name__)
+    assert (namespace["shared"], namespace["only_first"], namespace["only_second"]) == ("first", 1, 2)
+    assert namespace["__all__"] == ["shared", "only_first", "only_second"]
+    assert namespace["__getattr__"]("_private") == 3  # not exported, found on access
+    with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+        namespace["__getattr__"]("missing")
+
+
+def test_mirror_skips_a_missing_source_but_not_a_broken_one(monkeypatch, tmp_path):
+    """A source module that does not exist (yet) is skipped; one that exists but fails to import
+    (a missing dependency of its own) raises, never silently drops its names. Planted bug this
+    pins: every ModuleNotFoundError swallowed."""
+    from e3gen.compat._mirror import _load
+
+    (tmp_path / "e3gen_mirror_broken.py").write_text("import e3gen_mirror_dependency_not_there\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _load("e3gen_mirror_not_there") is None and _load("e3gen_mirror_not_there.sub") is None
+    with pytest.raises(ModuleNotFoundError, match="e3gen_mirror_dependency_not_there"):
+        _load("e3gen_mirror_broken")
+
+
+def test_doctor_exits_nonzero_without_the_startup_hook(monkeypatch, capsys):
+    """`e3gen doctor` is a check: its exit status says whether the switch can work (the hook is
+    installed). Planted bug this pins: doctor exiting 0 without the hook."""
+    from e3gen.compat import doctor
+
+    monkeypatch.setattr(doctor, "probe", lambda switch: "e3nn (probe skipped)")
+    monkeypatch.setattr(doctor, "hook_path", lambda: None)
+    assert doctor.main() == 1 and "NOT INSTALLED" in capsys.readouterr().out
+    monkeypatch.setattr(doctor, "hook_path", lambda: "/site-packages/e3gen_as_e3nn.pth")
+    assert doctor.main() == 0 and "/site-packages/e3gen_as_e3nn.pth" in capsys.readouterr().out

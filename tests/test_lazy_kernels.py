@@ -7,6 +7,7 @@ numbers), and the split is refused, keeping the module eager, wherever it could 
 """
 
 import inspect
+import re
 import pickle
 import shutil
 import traceback
@@ -147,3 +148,194 @@ def test_a_header_that_defines_a_lazy_name_keeps_the_module_eager():
     module = types.ModuleType("lazy_probe")
     exec(compile(text[:split.header_end], "lazy_probe.py", "exec"), vars(module))
     assert not loader._LazyFunctions.install(module, text, split) and "TABLE" not in vars(module)
+
+
+# --- the data tables (tables.py): one block per key ---------------------------------------------------
+
+TABLES = ("CLEBSCH_GORDAN", "SO3_GENERATORS", "SPHERICAL_HARMONICS_STEPS")
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """The source texts the loader compiles from now on (the loader calls the builtin `compile`)."""
+    sources = []
+
+    def counting_compile(source, *args, **kwargs):
+        sources.append(source)
+        return compile(source, *args, **kwargs)
+
+    monkeypatch.setattr(loader, "compile", counting_compile, raising=False)
+    return sources
+
+
+def test_one_wigner_3j_block_compiles_only_that_block(build, compiles):
+    """A process that needs wigner_3j(1, 1, 2) parses that block's rows and nothing else of the
+    table module: one compile for the module's docstring, one for the block (an lmax-12 build has
+    ~900 blocks, 19 MB of source; this is what makes its first wigner_3j cheap)."""
+    tables = build.tables
+    assert len(compiles) == 1 and '"""Exact sparse tables' in compiles[0] and " = (" not in compiles[0]
+    assert tables.__getattr__.compiled == []  # the registries are there, no block is compiled
+    rows = build.clebsch_gordan_rows(1, 1, 2)
+    assert tables.__getattr__.compiled == ["CLEBSCH_GORDAN_1_1_2"] and len(compiles) == 2
+    block = compiles[1].strip()
+    assert block.startswith("CLEBSCH_GORDAN_1_1_2 = (") and block.count(" = ") == 1 and len(rows) == 11
+    assert build.clebsch_gordan_rows(1, 1, 2) is rows and len(compiles) == 2  # compiled once
+    tables.SO3_GENERATORS[2], tables.SPHERICAL_HARMONICS_STEPS[3]
+    assert tables.__getattr__.compiled == ["CLEBSCH_GORDAN_1_1_2", "SO3_GENERATORS_2", "SPHERICAL_HARMONICS_STEPS_3"]
+    assert len(compiles) == 4
+
+
+def test_wigner_3j_from_a_fresh_build_reads_one_block(tmp_path):
+    """End to end: o3.wigner_3j on a build found through use_build_dir compiles only its block, and
+    its tensor equals the one from the (eagerly executed) file's rows."""
+    from e3gen import o3
+    from e3gen.o3 import _wigner
+
+    shutil.copytree(SHIPPED, tmp_path / "lmax3", ignore=shutil.ignore_patterns("__pycache__"))
+    _wigner._wigner_3j_float64.cache_clear()
+    loader.use_build_dir(tmp_path)
+    try:
+        c = o3.wigner_3j(1, 1, 2, dtype=torch.float64)
+        build = loader.load_kernels(2)
+        assert build.path == tmp_path / "lmax3"
+        assert build.tables.__getattr__.compiled == ["CLEBSCH_GORDAN_1_1_2"]
+        assert "coupling" not in vars(build.package)  # wigner_3j needs no kernel
+    finally:
+        loader.use_build_dir(None)
+        _wigner._wigner_3j_float64.cache_clear()
+    expected = torch.zeros(3, 3, 5, dtype=torch.float64)
+    for i, j, k, value in _whole(build.tables)["CLEBSCH_GORDAN"][(1, 1, 2)]:
+        expected[i, j, k] = value
+    assert torch.equal(c, expected)
+
+
+def test_lazy_tables_equal_the_whole_file_exactly(build):
+    """Every registry of tables.py is a Mapping with the file's keys in the file's order, each
+    value equal (the same floats, exactly: == on float64) to what executing the whole file gives;
+    every block name reads as in the whole file, and dir / `import *` see every name."""
+    tables = build.tables
+    whole = _whole(tables)
+    for name in TABLES:
+        lazy = getattr(tables, name)
+        assert isinstance(lazy, Mapping) and not isinstance(lazy, dict)
+        assert list(lazy) == list(whole[name])
+        for key, rows in whole[name].items():
+            assert type(lazy[key]) is tuple and lazy[key] == rows
+        assert lazy == whole[name]
+        with pytest.raises(KeyError):
+            lazy[99]
+    blocks = [n for n in whole if n.startswith(TABLES) and n not in TABLES]
+    assert len(blocks) == sum(len(whole[name]) for name in TABLES) and tables.__getattr__.compiled == blocks
+    assert all(getattr(tables, n) is whole_value or getattr(tables, n) == whole_value
+               for n, whole_value in ((n, whole[n]) for n in blocks))
+    public = {n for n in whole if not n.startswith("__")}
+    assert {n for n in dir(tables) if not n.startswith("__")} == public
+    namespace = {}
+    exec(f"from {tables.__name__} import *", namespace)
+    assert {n for n in namespace if not n.startswith("__")} == public
+    with pytest.raises(AttributeError, match="has no attribute 'CLEBSCH_GORDAN_9_9_9'"):
+        tables.CLEBSCH_GORDAN_9_9_9
+
+
+DOC = '"""Doc."""\n\n\n'
+BLOCKS = "A_1 = (\n    (0, 1.5),  # 3/2\n)\n\n\nA_2 = (\n    (1, -2.0),  # -2\n)\n\n\n"
+A_REGISTRY = "A = {\n    1: A_1,\n    2: A_2,\n}\n"
+
+
+def test_the_data_split_finds_blocks_registries_and_line_numbers():
+    text = DOC + BLOCKS + A_REGISTRY + "\n\nB_0 = (\n    (0, 0.5),\n)\n\n\nB = {\n    0: B_0,\n}\n"
+    header, blocks, registries = loader._split_data_module(text)
+    assert header == DOC and list(blocks) == ["A_1", "A_2", "B_0"]
+    assert registries == {"A": {1: "A_1", 2: "A_2"}, "B": {0: "B_0"}}
+    for name, (start, end, line) in blocks.items():
+        assert text[start:end].startswith(f"{name} = (") and text.count("\n", 0, start) == line
+
+
+@pytest.mark.parametrize("text", [
+    DOC + BLOCKS + "def f():\n    return A_1\n",  # a def
+    DOC + BLOCKS + BLOCKS,  # a block bound twice
+    DOC + BLOCKS + A_REGISTRY + A_REGISTRY,  # a registry bound twice
+    DOC + BLOCKS + "import math\n" + A_REGISTRY,  # an import among the blocks
+    "def f():\n    pass\n\n\n" + BLOCKS,  # a def in the header
+])
+def test_the_data_split_is_refused_wherever_it_could_change_the_module(text):
+    assert loader._split_data_module(text) == (text, {}, {})
+
+
+def test_a_registry_of_names_not_bound_above_it_is_no_lazy_registry():
+    """Run whole, `A = {1: A_1}` before A_1 is a NameError: it is never made a lazy registry."""
+    text = DOC + "A = {\n    1: A_1,\n}\n" + BLOCKS
+    header, blocks, registries = loader._split_data_module(text)
+    assert registries == {} and list(blocks) == ["A", "A_1", "A_2"]
+
+
+def test_a_block_that_reads_another_compiles_it_first():
+    """Generated blocks are plain literals, but module globals bypass __getattr__: a statement's
+    compile brings in the blocks it names, so the split never turns a name into a NameError."""
+    text = DOC + BLOCKS + "C = (\n    A_2[0],\n)\n\n\n" + A_REGISTRY
+    header, blocks, registries = loader._split_data_module(text)
+    module = types.ModuleType("lazy_data_probe")
+    module.__file__ = "lazy_data_probe.py"
+    exec(compile(header, module.__file__, "exec"), vars(module))
+    assert loader._LazyAssignments.install(module, text, blocks, registries)
+    assert module.C == ((1, -2.0),) and module.__getattr__.compiled == ["A_2", "C"]
+    assert module.A[1] == ((0, 1.5),) and module.__getattr__.compiled == ["A_1", "A_2", "C"]
+    whole = {}
+    exec(text, whole)
+    assert dict(module.A) == whole["A"] and module.C == whole["C"]
+
+
+def test_a_header_that_binds_a_lazy_name_keeps_the_data_module_eager():
+    text = '"""Doc."""\nfrom math import pi as A_1\n' + BLOCKS + A_REGISTRY
+    header, blocks, registries = loader._split_data_module(text)
+    assert list(blocks) == ["A_1", "A_2"] and registries == {"A": {1: "A_1", 2: "A_2"}}
+    module = types.ModuleType("lazy_data_probe")
+    exec(compile(header, "lazy_data_probe.py", "exec"), vars(module))
+    assert not loader._LazyAssignments.install(module, text, blocks, registries) and "A" not in vars(module)
+
+
+def _registry_chunks(text: str):
+    """Each `NAME = {` ... statement of a generated module, with the blank and comment lines after it."""
+    starts = [i + 1 for i in range(len(text)) if text.startswith("\n", i) and text[i + 1:i + 2].isupper()]
+    bounds = starts + [len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if text[a:b].split("\n", 1)[0].endswith("= {")]
+
+
+@pytest.mark.parametrize("filename", ["coupling.py", "spherical_harmonics.py", "tables.py"])
+def test_rendered_registries_read_without_the_parser_as_the_parser_reads_them(filename):
+    """The loader reads registries in their rendered form with a regular expression (ast.parse of an
+    lmax-12 registry is the slowest part of the split); on every registry of the shipped build it
+    gives what the parser gives, and declines (None) nothing that the generator writes."""
+    text = (SHIPPED / filename).read_text()
+    chunks = _registry_chunks(text)
+    assert chunks
+    for chunk in chunks:
+        names = set(re.findall(r": (\w+),\n", chunk))
+        fast = loader._parse_rendered_registry(chunk, names)
+        assert fast is not None and fast == loader._parse_registry_ast(chunk, names)
+        assert loader._parse_rendered_registry(chunk, names - {sorted(names)[0]}) is None  # a value not defined
+
+
+@pytest.mark.parametrize("body", [
+    "    1: a,\n    (2, 3): b,\n",
+    "    (1): a,\n",  # an int in parentheses, not a tuple
+    "    (1,): a,\n",  # a one-element tuple
+    "    01: a,\n",  # not Python
+    "    -1: a,\n",
+    "    'x': a,\n",
+    "    1: a,\n    1: b,\n",  # a key twice
+    "    1: a,\n    2: c,\n",  # a value that is no def
+    "    1: a, 2: b,\n",  # two entries on a line
+    "    1: a\n",  # no comma
+    "    True: a,\n",
+    "    (1, 2): a,\n    (1, 2, 3): b,\n",
+])
+@pytest.mark.parametrize("after", ["", "\n\n", "\n\n# a comment\n", "\n\nx = 1\n"])
+def test_a_registry_is_read_as_the_parser_reads_it(body, after):
+    """Whatever the fast reader accepts it reads as ast does; what it declines goes to ast."""
+    chunk = "TABLE = {\n" + body + "}\n" + after
+    names = {"a", "b"}
+    fast = loader._parse_rendered_registry(chunk, names)
+    slow = loader._parse_registry_ast(chunk, names)
+    assert fast is None or fast == slow
+    assert loader._parse_registry(chunk, names) == slow

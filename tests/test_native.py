@@ -300,3 +300,32 @@ def test_fused_convolution_is_deterministic_whatever_the_thread_count():
         torch.set_num_threads(previous)
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_a_layer_loads_its_native_library_when_built_not_when_called(monkeypatch):
+    """`strategy="auto"` and "native" layers load (or compile) the library in their constructor, so
+    that forward, and torch.compile's tracing of it, only looks the answer up: after construction a
+    call never reaches load_library. Without a toolchain the constructor records why instead, once.
+    Planted bug this pins: `backend.prepare` not calling `available` (found by tools/mutate.py)."""
+    calls = []
+    real = backend.load_library
+
+    def counting(lmax):
+        calls.append(lmax)
+        return real(lmax)
+
+    monkeypatch.setattr(backend, "load_library", counting)
+    backend.clear_unavailable()
+    try:
+        for strategy in ("auto", "native"):
+            tp = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy=strategy)
+            assert calls == [tp._native_layout.lmax]  # once, at construction (remembered for later layers)
+            if _toolchain_problem() is None:
+                x, y, w = _inputs(tp, 3, seed=1, requires_grad=False)
+                tp(x, y, w)
+                assert calls == [tp._native_layout.lmax]
+        dense = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy="dense")
+        dense(*_inputs(dense, 3, seed=2, requires_grad=False))
+        assert len(calls) == 1  # "dense" never asks for the library
+    finally:
+        backend.clear_unavailable()

@@ -59,6 +59,8 @@ from typing import Dict, List, Optional, Tuple
 REPO = Path(__file__).resolve().parents[1]
 CORE = ["e3gen/symbolic", "e3gen/ir", "e3gen/codegen", "e3gen/o3", "e3gen/nn", "e3gen/math", "e3gen/runtime",
         "e3gen/store.py", "e3gen/build.py"]  # fmt: skip
+# Mutated only when named on the command line (their tests build C++ or start interpreters: slow).
+NAMED_ONLY = ["e3gen/compat", "e3gen/native"]
 COMPILER = ("e3gen/symbolic", "e3gen/ir", "e3gen/codegen", "e3gen/build.py", "e3gen/store.py")  # = store.COMPILER_SOURCES
 
 # source prefix -> the test files that cover it, most likely killer first (pytest -x stops at the first failure).
@@ -70,9 +72,11 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "e3gen/codegen": ["test_kernels.py", "test_generators.py", "test_build.py", "test_ir.py", "test_e3nn_compat.py"],
     "e3gen/build.py": ["test_build.py", "test_certificate_gate.py"],
     "e3gen/store.py": ["test_build.py", "test_certificate_gate.py"],
-    "e3gen/runtime": ["test_build.py", "test_kernels.py", "test_certificate_gate.py"],
+    "e3gen/runtime": ["test_build.py", "test_kernels.py", "test_certificate_gate.py", "test_lazy_kernels.py"],
     "e3gen/runtime/constants.py": ["test_deploy_tracing.py", "test_tensor_product.py"],
     "e3gen/runtime/tracing.py": ["test_deploy_tracing.py"],
+    "e3gen/compat": ["test_compat_switch.py", "test_compat_api.py", "test_e3nn_api_namespace.py"],
+    "e3gen/native": ["test_native.py"],
     "e3gen/math": ["test_math.py", "test_normalize2mom.py"],
     "e3gen/math/_radial.py": ["test_math.py", "test_convolution_oracle.py"],
     "e3gen/nn/_convolution.py": ["test_convolution_oracle.py", "test_convolution.py", "test_deploy_tracing.py"],
@@ -347,7 +351,9 @@ class Workspace:
             return Result(mutant, "killed", time.perf_counter() - start, (failed or ["?"])[0][:200])
         finally:
             path.write_text(original)
-            if compiler:
+            # A native mutant's tests must compile the library it would build, not load the one
+            # cached by the run before: the cache goes with the build.
+            if compiler or mutant.path.startswith("e3gen/native"):
                 self.restore_build()
 
 
@@ -367,8 +373,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     for target in args.targets:
-        if not (REPO / target).exists() or not any(target == c or target.startswith(c + "/") for c in CORE):
-            parser.error(f"{target}: expected one of the core modules {CORE} or a file inside one")
+        if not (REPO / target).exists() or not any(target == c or target.startswith(c + "/") for c in CORE + NAMED_ONLY):
+            parser.error(f"{target}: expected one of the core modules {CORE + NAMED_ONLY} or a file inside one")
     rng = random.Random(args.seed)
     mutants: List[Mutant] = []
     for entry in json.loads(args.rejudge.read_text()) if args.rejudge else []:

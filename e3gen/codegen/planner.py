@@ -63,7 +63,10 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Table:
+    """One block of a registry: `name = ( rows )` under `# comment`, listed as `key: name`."""
+
     key: str
+    name: str
     comment: str
     groups: Tuple[Tuple[str, Tuple[TableEntry, ...]], ...]  # (group comment, entries)
 
@@ -75,7 +78,7 @@ class ModulePlan:
     docstring: Tuple[str, ...]
     functions: Tuple[FunctionPlan, ...] = ()
     registries: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = ()  # (name, ((key literal, function), ...))
-    tables: Tuple[Tuple[str, str, Tuple[Table, ...]], ...] = ()  # (name, doc comment, tables)
+    tables: Tuple[Tuple[str, str, Tuple[Table, ...]], ...] = ()  # (registry name, doc comment, its blocks)
 
 
 @dataclass(frozen=True)
@@ -202,20 +205,34 @@ def _table_entry(term: SparseTerm) -> TableEntry:
 
 
 def plan_tables(ir: BuildIR) -> ModulePlan:
+    """Each table is a registry of blocks, one top-level `NAME_<key> = (rows)` per key, so that a
+    process needing wigner_3j(1, 1, 2) of an lmax-12 build compiles that block, not the other ~900
+    (the runtime loader compiles blocks on first lookup; see `e3gen.runtime.loader`)."""
     cg = tuple(
-        Table(f"({p.l1}, {p.l2}, {p.l3})", _count(len(p.terms), "term"), (("", tuple(_table_entry(t) for t in p.terms)),))
+        Table(
+            f"({p.l1}, {p.l2}, {p.l3})",
+            f"CLEBSCH_GORDAN_{p.l1}_{p.l2}_{p.l3}",
+            f"l1={p.l1} x l2={p.l2} -> l3={p.l3}, {_count(len(p.terms), 'nonzero term')} (i, j, k, C_ijk)",
+            (("", tuple(_table_entry(t) for t in p.terms)),),
+        )
         for p in ir.coupling_paths
     )
     generators = tuple(
         Table(
             str(g.l),
-            f"l={g.l}",
+            f"SO3_GENERATORS_{g.l}",
+            f"l={g.l}: X[0], X[1], X[2], each rows (row, col, value)",
             tuple((f"X[{a}]", tuple(_table_entry(t) for t in m)) for a, m in enumerate(g.matrices)),
         )
         for g in ir.generators
     )
     steps = tuple(
-        Table(str(step.l), _count(len(step.terms), "term"), (("", tuple(_table_entry(t) for t in step.terms)),))
+        Table(
+            str(step.l),
+            f"SPHERICAL_HARMONICS_STEPS_{step.l}",
+            f"Y^{step.l} from r and Y^{step.l - 1}, {_count(len(step.terms), 'term')} (i, j, k, c)",
+            (("", tuple(_table_entry(t) for t in step.terms)),),
+        )
         for step in ir.spherical_harmonics
     )
     return ModulePlan(
@@ -230,6 +247,9 @@ def plan_tables(ir: BuildIR) -> ModulePlan:
             "D^l(alpha, beta, gamma) = exp(alpha X[1]) exp(beta X[0]) exp(gamma X[1]).",
             "SPHERICAL_HARMONICS_STEPS[l]: rows (i, j, k, c) with Y^l_i = sum c r_j Y^(l-1)_k (component",
             "normalisation), the recursion the kernels in spherical_harmonics.py unroll.",
+            "",
+            "Each key's rows are one block (CLEBSCH_GORDAN_1_1_2, ...), listed in its table at the end of",
+            "the table's blocks; e3gen's loader compiles a block when its key is first looked up.",
         ),
         tables=(
             ("CLEBSCH_GORDAN", "(l1, l2, l3) -> ((i, j, k, C_ijk), ...)", cg),

@@ -13,9 +13,10 @@ folders that are private to the current user (`store.require_private_build`). An
 or stale build raises `BuildError` naming the command that rebuilds it.
 
 Laziness: a build's modules are compiled when first used (`LoadedBuild.module`), the data tables
-one name at a time (`_split_data_module`) and the kernel modules one function at a time
-(`_split_code_module`: their registries are `LazyRegistry` mappings), so a model that needs the
-harmonics and a few coupling paths of an lmax-12 build compiles only those kernels.
+one block at a time (`_split_data_module`) and the kernel modules one function at a time
+(`_split_code_module`); both modules' registries are `LazyRegistry` mappings, so a model that
+needs the harmonics, a few coupling paths and their wigner_3j of an lmax-12 build compiles only
+those kernels and table blocks.
 
 Importing a build as a package, `from e3gen.generated.lmax3 import coupling`, goes through the
 same checks: `e3gen.generated` installs `GeneratedBuildFinder`, which maps `e3gen.generated.lmax<L>`
@@ -101,17 +102,21 @@ class LoadedBuild:
         if is_package:
             module.__path__ = []  # nothing beside the verified files is importable from the build
         text = source.decode()
-        # inspect and TorchScript read source through linecache: give them the verified text
-        # (an entry without mtime is never re-read from disk).
-        linecache.cache[origin] = (len(source), None, text.splitlines(True), origin)
+        del source
         sys.modules[module_name] = module
         # A package's __getattr__ serves its submodules, so its own names are compiled now.
-        header, assignments = (text, {}) if is_package else _split_data_module(text)
+        header, assignments, registries = (text, {}, {}) if is_package else _split_data_module(text)
         code = None if is_package or assignments else _split_code_module(text)
         if assignments:
+            linecache.cache.pop(origin, None)  # data blocks hold no code for a traceback to show
+        else:
+            # inspect and TorchScript read source through linecache: give them the verified text
+            # (an entry without mtime is never re-read from disk).
+            linecache.cache[origin] = (len(text), None, text.splitlines(True), origin)
+        if assignments:
             exec(compile(header, origin, "exec", dont_inherit=True), module.__dict__)
-            module.__getattr__ = _LazyAssignments(module, text, assignments)
-            module.__dict__.setdefault("__all__", sorted(assignments))  # `import *` reads them all
+            if not _LazyAssignments.install(module, text, assignments, registries):
+                exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
         elif code is not None:
             exec(compile(text[:code.header_end], origin, "exec", dont_inherit=True), module.__dict__)
             if not _LazyFunctions.install(module, text, code):
@@ -159,33 +164,65 @@ class LoadedBuild:
         return f"LoadedBuild(lmax={self.lmax}, path={str(self.path)!r})"
 
 
-_ASSIGNMENT = re.compile(r"^([A-Z_][A-Z0-9_]*) = ", re.M)
-_TOP_LEVEL_LINE = re.compile(r"^[^\s)\]}#]", re.M)
+_ASSIGNMENT = r"([A-Z_][A-Z0-9_]*) = "
+_TOP_LEVEL_LINE = r"[^\s)\]}#]"
 
 
-def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]]]:
-    """(header, {NAME: (start, end, line)}) for a data module: a docstring or other header, then
-    only top-level `NAME = <literal>` statements (as in the generated `tables.py`); else (text, {}).
+def _line_starts(line_start: str, text: str, pos: int = 0, first_only: bool = False) -> List[int]:
+    """Offsets of the lines of text[pos:] that begin with the pattern `line_start` (only the first
+    one if `first_only`): what a multi-line `^line_start` finds, ~10x faster on the generated files
+    (tens of MB at lmax 12), since the search looks for the newline first."""
+    if (pos == 0 or text[pos - 1] == "\n") and re.compile(line_start).match(text, pos):
+        if first_only:
+            return [pos]
+        first = [pos]
+    else:
+        first = []
+    after_newline = re.compile(f"\n(?={line_start})")
+    if first_only:
+        found = after_newline.search(text, pos)
+        return [] if found is None else [found.end()]
+    return first + [m.end() for m in after_newline.finditer(text, pos)]
 
-    Each assignment is compiled when its name is first read (`_LazyAssignments`), so a model that
-    needs the harmonics' recursion table never compiles the Clebsch-Gordan table beside it (19 MB of
-    source at lmax 12). Anything else at top level after the header (a def, an import) keeps the
-    module eager: the split is only ever used where it cannot change what the module does.
+
+def _split_data_module(text: str) -> Tuple[str, Dict[str, Tuple[int, int, int]], Dict[str, Dict]]:
+    """(header, {NAME: (start, end, line)}, {TABLE: {key: NAME}}) for a data module: a docstring or
+    other header, then only top-level `NAME = <literal>` blocks and registries `TABLE = {<literal
+    key>: NAME, ...}` of blocks above them (as in the generated `tables.py`); else (text, {}, {}).
+
+    Each block is compiled when its name or its key is first read (`_LazyAssignments`), so a process
+    that needs wigner_3j(1, 1, 2) of an lmax-12 build compiles that block, not the other ~900 of the
+    Clebsch-Gordan table (19 MB of source). Anything else at top level after the header (a def, an
+    import, a name bound twice) keeps the module eager: the split is only ever used where it cannot
+    change what the module does.
     """
-    starts = [m.start() for m in _ASSIGNMENT.finditer(text)]
-    if not starts or re.search(r"^(async def|def|class) ", text[:starts[0]], re.M):
-        return text, {}
+    first_def = _line_starts(r"(?:async def|def|class) ", text, first_only=True)
+    first = _line_starts(_ASSIGNMENT, text[:first_def[0]] if first_def else text, first_only=True)
+    if not first:
+        return text, {}, {}  # no assignment, or a def before the first one (a kernel module)
+    starts = _line_starts(_ASSIGNMENT, text, first[0])
+    if _line_starts(_TOP_LEVEL_LINE, text, starts[0]) != starts:
+        return text, {}, {}  # a top-level line that starts no `NAME = ` (a def, an import, a call)
     bounds = starts + [len(text)]
-    assignments = {}
+    assignments: Dict[str, Tuple[int, int, int]] = {}
+    registries: Dict[str, Dict] = {}
+    line, counted = 0, 0
+    assignment = re.compile(_ASSIGNMENT)
     for start, end in zip(bounds, bounds[1:]):
-        chunk = text[start:end]
-        if len(_TOP_LEVEL_LINE.findall(chunk)) != 1:
-            return text, {}
-        name = _ASSIGNMENT.match(chunk)[1]
-        if name in assignments:
-            return text, {}
-        assignments[name] = (start, end, text.count("\n", 0, start))
-    return text[:starts[0]], assignments
+        name = assignment.match(text, start)[1]
+        if name in assignments or name in registries:
+            return text, {}, {}
+        # A registry of blocks ("TABLE = {\n    key: NAME,"), else a block compiled as a whole.
+        registry = _parse_registry(text[start:end], assignments) if _BLOCK_REGISTRY.match(text, start) else None
+        if registry is not None:
+            registries[name] = registry[1]
+            continue
+        line, counted = line + text.count("\n", counted, start), start
+        assignments[name] = (start, end, line)
+    return text[:starts[0]], assignments, registries
+
+
+_BLOCK_REGISTRY = re.compile(r"[A-Z_][A-Z0-9_]* = \{\n +[^\n]*: [A-Za-z_]\w*,\n")
 
 
 class _LazyAssignments:
@@ -193,18 +230,45 @@ class _LazyAssignments:
 
     def __init__(self, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]]):
         self._module, self._text, self._assignments = module, text, assignments
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @classmethod
+    def install(cls, module: ModuleType, text: str, assignments: Dict[str, Tuple[int, int, int]],
+                registries: Dict[str, Dict]) -> bool:
+        """Make `module` (its header executed) serve its blocks and registries lazily; False (and
+        nothing changed but the header) if the header already binds one of their names."""
+        namespace = vars(module)
+        if any(name in namespace for name in [*assignments, *registries, "__getattr__", "__dir__"]):
+            return False
+        lazy = cls(module, text, assignments)
+        for name, entries in registries.items():
+            namespace[name] = LazyRegistry(name, entries, lazy)
+        module.__getattr__ = lazy
+        module.__dir__ = lambda: sorted(set(namespace) | set(assignments))
+        namespace.setdefault("__all__", sorted([*assignments, *registries]))  # `import *` reads them all
+        return True
 
     def __call__(self, name: str):
         if name not in self._assignments:
             raise AttributeError(f"module {self._module.__name__!r} has no attribute {name!r}")
+        namespace = vars(self._module)
         with self._lock:
-            if name not in vars(self._module):
+            if name not in namespace:
                 start, end, line = self._assignments[name]
-                # Padded with the newlines before it, so tracebacks and inspect see the file's line numbers.
-                code = compile("\n" * line + self._text[start:end], self._module.__file__, "exec", dont_inherit=True)
-                exec(code, vars(self._module))
-        return vars(self._module)[name]
+                # Moved to the line it starts on, so tracebacks and inspect see the file's line numbers.
+                code = _shift_lines(compile(self._text[start:end], self._module.__file__, "exec", dont_inherit=True), line)
+                # Globals bypass __getattr__: blocks the statement reads compile first (the generated
+                # blocks are plain literals and read none).
+                for used in _global_names(code):
+                    if used in self._assignments and used not in namespace and used != name:
+                        self(used)
+                exec(code, namespace)
+        return namespace[name]
+
+    @property
+    def compiled(self) -> List[str]:
+        """The blocks compiled so far, in file order (what a process paid for)."""
+        return [name for name in self._assignments if name in vars(self._module)]
 
 
 _DEF = re.compile(r"^def (\w+)\(", re.M)
@@ -232,9 +296,10 @@ def _split_code_module(text: str) -> Optional[_CodeSplit]:
     name defined twice) keeps the module eager: the split is only used where it cannot change what
     the module does. Defs' bodies are indented, so a top-level line starts the next part.
     """
-    first = _DEF.search(text)
-    if first is None:
+    first = _line_starts(_DEF.pattern[1:], text, first_only=True)
+    if not first:
         return None
+    first = _DEF.match(text, first[0])
     try:
         header = ast.parse(text[:first.start()])  # a `def` at the start of a line inside the docstring is not one
     except SyntaxError:
@@ -245,21 +310,20 @@ def _split_code_module(text: str) -> Optional[_CodeSplit]:
     # Dead imports of the header's names before each def: CPython compiles `module.f(...)` differently
     # when `module` was imported, so the def gets the very bytecode compiling the whole file gives.
     prelude = "".join(f"if False:\n    {ast.unparse(node)}\n" for node in imports)
-    bounds = [m.start() for m in _TOP_LEVEL_LINE.finditer(text, first.start())] + [len(text)]
+    bounds = _line_starts(_TOP_LEVEL_LINE, text, first.start()) + [len(text)]
     functions: Dict[str, Tuple[int, int, int]] = {}
     registries: Dict[str, Dict] = {}
     line, counted = 0, 0
     for start, end in zip(bounds, bounds[1:]):
-        chunk = text[start:end]
-        match = _DEF.match(chunk)
+        match = _DEF.match(text, start)
         if match is not None and not registries:
             name = match[1]
-            if name in functions or chunk.count('"""') % 2 or chunk.count("'''") % 2:
+            if name in functions or text.count('"""', start, end) % 2 or text.count("'''", start, end) % 2:
                 return None  # twice, or a triple-quoted string with a line at column 0 was cut in two
             line, counted = line + text.count("\n", counted, start), start
             functions[name] = (start, end, line)
             continue
-        registry = _parse_registry(chunk, functions)
+        registry = _parse_registry(text[start:end], functions)
         if registry is None or registry[0] in registries or registry[0] in functions:
             return None
         registries[registry[0]] = registry[1]
@@ -274,10 +338,40 @@ def _module_scope(tree: ast.AST):
             yield from _module_scope(node)
 
 
+# A registry as e3gen renders it: `NAME = {`, one `    key: name,` line per entry with an int or a
+# tuple of ints for key, `}`, then blank or comment lines. Read without the parser (ast.parse of the
+# ~1100 entries of an lmax-12 registry costs more than the rest of the split).
+_RENDERED_REGISTRY = re.compile(r"([A-Z_][A-Z0-9_]*) = \{\n((?:    [^\n]*\n)*?)\}\n(?:[ \t]*(?:#[^\n]*)?\n)*")
+_RENDERED_ENTRY = re.compile(r"    (?:(0|[1-9][0-9]*)|\(((?:(?:0|[1-9][0-9]*), )+(?:0|[1-9][0-9]*))\)): ([A-Za-z_]\w*),\n")
+
+
+def _parse_rendered_registry(chunk: str, names) -> Optional[Tuple[str, Dict]]:
+    """`_parse_registry` for the rendered form only (None for anything else, or a value not in `names`)."""
+    whole = _RENDERED_REGISTRY.fullmatch(chunk)
+    if whole is None:
+        return None
+    body, entries, position = whole[2], {}, 0
+    while position < len(body):
+        entry = _RENDERED_ENTRY.match(body, position)
+        if entry is None or entry[3] not in names:
+            return None
+        key = int(entry[1]) if entry[1] is not None else tuple(int(i) for i in entry[2].split(", "))
+        if key in entries:
+            return None
+        entries[key] = entry[3]
+        position = entry.end()
+    return whole[1], entries
+
+
 def _parse_registry(chunk: str, functions: Dict[str, Tuple[int, int, int]]) -> Optional[Tuple[str, Dict]]:
     """(NAME, {key: def name}) for `NAME = {key: def_name, ...}` with literal keys and defs defined above."""
     if _REGISTRY.match(chunk) is None:
         return None
+    rendered = _parse_rendered_registry(chunk, functions)
+    return rendered if rendered is not None else _parse_registry_ast(chunk, functions)
+
+
+def _parse_registry_ast(chunk: str, functions) -> Optional[Tuple[str, Dict]]:
     try:
         (statement,) = ast.parse(chunk).body
     except (SyntaxError, ValueError):
@@ -357,14 +451,15 @@ def _global_names(code: types.CodeType) -> set:
 
 
 class LazyRegistry(Mapping):
-    """A kernel module's registry (`KERNELS`, `VJP_X`, `VJP_Y`, `STEPS`): the generated dict
-    {key: function}, whose function is compiled when its key is first looked up."""
+    """A generated module's registry: `KERNELS`, `VJP_X`, `VJP_Y`, `STEPS` map keys to kernels,
+    `CLEBSCH_GORDAN`, `SO3_GENERATORS`, `SPHERICAL_HARMONICS_STEPS` keys to table blocks. It is the
+    generated dict {key: value}, whose value is compiled when its key is first looked up."""
 
-    def __init__(self, name: str, entries: Dict, functions: _LazyFunctions):
-        self._name, self._entries, self._functions = name, entries, functions
+    def __init__(self, name: str, entries: Dict, values: Callable):
+        self._name, self._entries, self._values = name, entries, values
 
     def __getitem__(self, key):
-        return self._functions(self._entries[key])
+        return self._values(self._entries[key])
 
     def __iter__(self):
         return iter(self._entries)
@@ -376,7 +471,7 @@ class LazyRegistry(Mapping):
         return key in self._entries
 
     def __repr__(self) -> str:
-        return f"<lazy {self._name} of {self._functions._module.__name__}: {len(self)} kernels>"
+        return f"<lazy {self._name} of {self._values._module.__name__}: {len(self)} entries>"
 
 
 # --- where builds come from ----------------------------------------------------------------------

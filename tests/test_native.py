@@ -77,6 +77,36 @@ def test_native_product_and_its_first_and_second_derivatives_equal_the_torch_ker
         torch.testing.assert_close(a, b, **TOL)
 
 
+@st.composite
+def wide_channelwise_cases(draw):
+    """Multiplicities around the kernels' channel block (plan_cpp.LANES = 8: 1, 7, 8, 9, 17 channels,
+    so padded blocks of one, two and three lane blocks), which operands need a gradient (any
+    non-empty subset: the fused x/y/w kernel, pairs and single roles), and 0-4 rows."""
+    muls = [draw(st.sampled_from([1, 7, 8, 9, 17])) for _ in range(2)]
+    irreps_in = f"{muls[0]}x0e+{muls[1]}x1o"
+    wanted = draw(st.sampled_from([(0, 1, 2), (0,), (1,), (2,), (0, 1), (1, 2), (0, 2)]))
+    return irreps_in, draw(st.integers(0, 4)), wanted, draw(st.integers(0, 2**31 - 1))
+
+
+@needs_toolchain
+@given(wide_channelwise_cases())
+def test_native_gradients_for_any_subset_of_operands_and_multiplicities_across_lane_blocks(case):
+    """The product and the gradients of whichever operands require them (the fused backward when
+    all three do, the single-role kernels otherwise) agree with strategy='dense' to 1e-12, for
+    channel counts that fill, overflow and underfill the kernels' lane blocks."""
+    irreps_in, batch, wanted, seed = case
+    dense, native = _products(irreps_in, "0e+1o+2e")
+    operands = _inputs(dense, batch, seed, requires_grad=False)
+    for i in wanted:
+        operands[i].requires_grad_(True)
+    out_dense, out_native = dense(*operands), native(*operands)
+    torch.testing.assert_close(out_native, out_dense, **TOL)
+    g = torch.randn_like(out_dense)
+    leaves = [operands[i] for i in wanted]
+    for a, b in zip(torch.autograd.grad(out_native, leaves, g), torch.autograd.grad(out_dense, leaves, g)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
 @needs_toolchain
 def test_gradcheck_and_gradgradcheck_of_the_native_product():
     _, native = _products("2x0e+1x1o+2x2e", "0e+1o+2e")
@@ -216,22 +246,57 @@ def test_torch_compile_fullgraph_and_export_use_the_native_op():
     torch.testing.assert_close(exported.module()(x, y, w), expected, **TOL)
 
 
+@needs_toolchain
+def test_torch_compile_with_inductor_runs_the_native_ops_in_one_graph():
+    """torch.compile with the default (inductor) backend and fullgraph=True: the product and the fused
+    convolution, forward and backward, are the registered ops (no graph break, no tracing into them)
+    and give the eager numbers (float64, 1e-12)."""
+    dense, native = _products("2x0e+2x1o", "0e+1o")
+    x, y, w = _inputs(native, 4, seed=8, requires_grad=False)
+    sender, receiver = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 1, 0, 0])  # nodes 2, 3: no edges in
+
+    def model(x, y, w):  # no arithmetic of its own: inductor has (almost) nothing to compile but the ops
+        return native(x, y, w), ops.convolution(native._native_key, x, y, w, sender, receiver)
+
+    leaves = [t.clone().requires_grad_(True) for t in (x, y, w)]
+    expected = model(*leaves)
+    cotangents = [torch.randn_like(t) for t in expected]
+    expected_grads = torch.autograd.grad(expected, leaves, cotangents)
+    compiled = torch.compile(model, fullgraph=True, backend="inductor")
+    try:
+        got = compiled(*leaves)
+        got_grads = torch.autograd.grad(got, leaves, cotangents)
+    finally:
+        torch._dynamo.reset()  # see test_torch_compile_fullgraph_and_export_use_the_native_op
+    for a, b in zip((*got, *got_grads), (*expected, *expected_grads)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
 # --- planner, cache and fallback ---------------------------------------------------------------------
 
 
 def test_rendered_source_is_one_line_per_nonzero_term_and_deterministic():
-    from e3gen.codegen.plan_cpp import plan_cpp_unit
-    from e3gen.codegen.render_cpp import render_cpp_unit
+    """Every kernel function spells each nonzero term of its path once (the fused backward twice:
+    once for dx and dw, once for dy), with the exact value beside it; every path's five functions
+    are in exactly one kernel unit; rendering twice gives the same bytes."""
+    from e3gen.codegen.plan_cpp import FUNCTION_ROLES, plan_cpp_unit
+    from e3gen.codegen.render_cpp import render_cpp_sources
     from e3gen.ir.lower import lower
 
     ir = lower(2)
-    text = render_cpp_unit(plan_cpp_unit(ir), "ns", "v")
-    assert text == render_cpp_unit(plan_cpp_unit(ir), "ns", "v")
-    for role in "xywg":  # every role function spells each nonzero term exactly once
-        lines = [line for line in text.split(f"_d{role}(")[1:]]
-        terms = sum(block.split("\n}\n")[0].count("  // ") for block in lines)
-        assert terms == ir.num_terms, role
-    assert "sqrt(30)/" in text  # exact values in the comments
+    plan = plan_cpp_unit(ir)
+    sources = render_cpp_sources(plan, "ns", "v")
+    assert sources == render_cpp_sources(plan_cpp_unit(ir), "ns", "v")
+    assert sorted(t for unit in plan.kernel_units for t in unit) == list(range(len(plan.triples)))
+    kernels = "".join(text for name, text in sorted(sources.items()) if name.startswith("channelwise_kernels_"))
+    for role in FUNCTION_ROLES:
+        bodies = [block.split("\n}\n")[0] for block in kernels.split(f"_d{role}(const T*")[1:]]
+        assert len(bodies) == len(plan.triples), role
+        terms = sum(body.count("  // ") for body in bodies)
+        assert terms == (2 if role == "xyw" else 1) * ir.num_terms, role
+    assert "sqrt(30)/" in kernels  # exact values in the comments
+    assert all("autogenerated" in text.lower() or "Autogenerated" in text for text in sources.values())
+    assert "torch" not in kernels.split("#include")[1].split("\n")[0]  # kernel units: no torch header
 
 
 @needs_toolchain
@@ -239,14 +304,15 @@ def test_cached_library_is_verified_before_it_is_loaded(tmp_path):
     library = build.load_library(3)
     copy = tmp_path / library.path.name
     shutil.copytree(library.path, copy)
-    _, _, text, digest = build._source(library.lmax)
-    assert build._verified(copy, text, digest)
+    _, _, sources, digest = build._source(library.lmax)
+    assert build._verified(copy, sources, digest)
+    edited = dict(sources, **{"channelwise_kernels_0.cpp": sources["channelwise_kernels_0.cpp"] + "// edited\n"})
+    assert not build._verified(copy, edited, digest)  # an edited source is rebuilt, never loaded
     so = next(copy.glob("*.so"))
     data = bytearray(so.read_bytes())
     data[len(data) // 2] ^= 0xFF
     so.write_bytes(bytes(data))
-    assert not build._verified(copy, text, digest)  # a corrupt library is rebuilt, never loaded
-    assert not build._verified(copy, text + "// edited\n", digest)
+    assert not build._verified(copy, sources, digest)  # a corrupt library is rebuilt, never loaded
 
 
 def test_without_a_compiler_auto_falls_back_with_one_message_and_native_raises(monkeypatch, tmp_path, capfd):

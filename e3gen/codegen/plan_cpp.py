@@ -1,4 +1,4 @@
-"""The native planner: IR -> a plan for one C++ translation unit of channel-wise coupling kernels.
+"""The native planner: IR -> a plan for the C++ sources of the channel-wise coupling kernels.
 
 The native backend computes the channel-wise ("uvu") product with one weight per channel,
 
@@ -11,19 +11,31 @@ vectorises. The product is the derivative of the trilinear form
 
 with respect to g; its gradients are the derivatives with respect to x, y and w, and every
 derivative of those is again one of the four (F is linear in each operand). So the planner emits,
-per coupling path (l1, l2, l3) of the IR, four functions -- one per operand role -- each the same
-sparse table read with its index roles permuted, and nothing else is needed for forward, backward
-and double backward.
+per coupling path (l1, l2, l3) of the IR, one function per operand role -- each the same sparse
+table read with its index roles permuted -- and one fused backward that computes the x, y and w
+derivatives in one pass over the channels (the backward of the product reads its big operand g
+once instead of three times):
 
-Decisions (the template only lays them out):
-* one function per (path, role), named `coupling_<l1>_<l2>_<l3>_d<role>`; roles "x", "y", "w",
-  "g" (the output), in that order, which is also the order of the dispatch table;
-* one loop over u per destination component, one line per nonzero term, ordered by the other
-  indices, with the float printed by `repr` (round-trips in float64) and the exact value beside it;
-* destinations: g_k and x_i are [component, u] blocks, w is [u], y_j is a scalar (a reduction
-  over u, marked `omp simd` so that it vectorises: the only place where summation order is
-  the compiler's choice);
-* the path coefficient c and the weight multiply the term sum once per u, not per term.
+    a[i, u] = sum_jk C_ijk y[j] g[k, u]        dx[i, u] = c w[u] a[i, u]
+                                               dw[u]    = c sum_i x[i, u] a[i, u]
+    dy[j]   = c sum_u w[u] sum_ik C_ijk x[i, u] g[k, u]
+
+Decisions (the templates only lay them out):
+* one function per (path, roles), named `coupling_<l1>_<l2>_<l3>_d<roles>`; roles "x", "y",
+  "w", "g" (the output) and "xyw" (the fused backward), in that order, which is also the order
+  of the dispatch table;
+* channels in blocks of `LANES` (8: one 256-bit vector of float32, one 512-bit vector of float64):
+  the driver pads every channel block to a multiple of LANES with zeros, so each kernel is one
+  loop over blocks around a fixed-length loop over lanes, which the compiler vectorises
+  completely (no remainder loops: small code, fast compiles, -O2 suffices);
+* one line per nonzero term, ordered by the other indices, with the float printed by `repr`
+  (round-trips in float64) and the exact value beside it;
+* the sum over u for dy is kept per lane (`y_lanes[j][v]`) and the lanes are added in a fixed
+  order at the end: vectorised and deterministic (no reduction order left to the compiler);
+* the path coefficient c and the weight multiply each term sum once per u, not per term;
+* the kernels are spread over `KERNEL_UNITS` translation units, balanced by number of terms, so
+  that a first compile runs them in parallel (ninja); the driver and the op registration (the
+  only code that includes torch's headers) are one more unit.
 
 This module never imports torch.
 """
@@ -35,8 +47,12 @@ from typing import Tuple
 
 from e3gen.ir.nodes import BuildIR, CouplingPath, SparseTerm
 
-# Operand roles of the trilinear form, in the order of the C++ dispatch table.
+# Operand roles of the trilinear form, and the functions per path in the order of the C++
+# dispatch table (the four single roles, then the fused backward).
 ROLES = ("x", "y", "w", "g")
+FUNCTION_ROLES = ("x", "y", "w", "g", "xyw")
+LANES = 8
+KERNEL_UNITS = 4
 
 
 @dataclass(frozen=True)
@@ -49,20 +65,24 @@ class CppTerm:
 
 
 @dataclass(frozen=True)
-class CppLoop:
-    """One destination: `dest (+)= scale * (terms)` over u, or a reduction over u into a scalar."""
+class CppStatement:
+    """`target operator scale(terms)`, one line per term; without terms, `target operator scale;`."""
 
-    destination: str
+    target: str
+    operator: str
     scale: str
-    reduction: bool
-    terms: Tuple[CppTerm, ...]
+    terms: Tuple[CppTerm, ...] = ()
 
 
 @dataclass(frozen=True)
 class CppFunction:
+    """One kernel: `before` once, `body` for every channel u (lanes of a block), `after` once."""
+
     name: str
     comment: Tuple[str, ...]
-    loops: Tuple[CppLoop, ...]
+    before: Tuple[str, ...]
+    body: Tuple[CppStatement, ...]
+    after: Tuple[CppStatement, ...]
 
 
 @dataclass(frozen=True)
@@ -70,8 +90,11 @@ class CppUnitPlan:
     lmax: int
     ir_sha256: str
     triples: Tuple[Tuple[int, int, int], ...]  # index = the triple id the runtime passes
-    functions: Tuple[CppFunction, ...]  # len(triples) * 4, role-major within a triple
+    functions: Tuple[CppFunction, ...]  # len(triples) * 5, FUNCTION_ROLES-major within a triple
     num_terms: int
+    lanes: int
+    component_dims: Tuple[int, ...]  # 2l + 1 for l <= lmax: the transposes specialised for each
+    kernel_units: Tuple[Tuple[int, ...], ...]  # triple ids per kernel translation unit
 
 
 def _component(index: int) -> str:
@@ -95,47 +118,75 @@ def _grouped(terms: Tuple[SparseTerm, ...], axis: int):
     groups = {}
     for term in terms:
         groups.setdefault(term.indices[axis], []).append(term)
-    return sorted(groups.items())
+    return [(index, tuple(sorted(group, key=lambda t: t.indices))) for index, group in sorted(groups.items())]
+
+
+def _y_lanes(path: CouplingPath, scale: str):
+    """dy as per-lane partial sums over u: declarations, per-u statements, the final lane sums."""
+    groups = _grouped(path.terms, 1)
+    before = (f"T y_lanes[{2 * path.key[1] + 1}][kLanes] = {{}};",)
+    body = tuple(CppStatement(f"y_lanes[{j}][v]", "+=", "w[u] * ", tuple(_term(t, ("x", "g")) for t in terms))
+                 for j, terms in groups)
+    after = tuple(CppStatement(f"y_out[{j}]", "+=", f"{scale}sum_lanes(y_lanes[{j}])") for j, _ in groups)
+    return before, body, after
+
+
+_FORMULAS = {
+    "g": "g_out[k, u] += c w[u] sum_ij C_ijk x[i, u] y[j]   (the product)",
+    "x": "x_out[i, u] += c w[u] sum_jk C_ijk y[j] g[k, u]",
+    "y": "y_out[j] += c sum_u w[u] sum_ik C_ijk x[i, u] g[k, u]",
+    "w": "w_out[u] += c sum_ijk C_ijk x[i, u] y[j] g[k, u]",
+    "xyw": "x_out, y_out and w_out at once (the backward of the product, g := its gradient)",
+}
 
 
 def plan_role(path: CouplingPath, role: str) -> CppFunction:
-    """The derivative of F with respect to operand `role`, for one coupling path."""
+    """The derivative of F with respect to operand `role` ("x", "y", "w", "g"), or the fused
+    backward "xyw", for one coupling path."""
     l1, l2, l3 = path.key
     name = f"coupling_{l1}_{l2}_{l3}_d{role}"
+    before, after = (), ()
     if role == "w":
-        ordered = sorted(path.terms, key=lambda t: t.indices)
-        loops = (CppLoop("w_out[u]", "c", False, tuple(_term(t, ("y", "x", "g")) for t in ordered)),)
-    else:
-        axis, destination, others, reduction = {
-            "g": (2, "g_out[{} * M + u]", ("y", "x"), False),
-            "x": (0, "x_out[{} * M + u]", ("y", "g"), False),
-            "y": (1, "y_out[{}]", ("x", "g"), True),
-        }[role]
-        loops = tuple(
-            CppLoop(
-                destination.format(index),
-                "c" if reduction else "c * w[u]",
-                reduction,
-                tuple(_term(t, others) for t in sorted(terms, key=lambda t: t.indices)),
-            )
+        ordered = tuple(sorted(path.terms, key=lambda t: t.indices))
+        body = (CppStatement("w_out[u]", "+=", "c * ", tuple(_term(t, ("y", "x", "g")) for t in ordered)),)
+    elif role == "y":
+        before, body, after = _y_lanes(path, "c * ")
+    elif role in ("x", "g"):
+        axis, destination, others = {"g": (2, "g_out[{} * M + u]", ("y", "x")), "x": (0, "x_out[{} * M + u]", ("y", "g"))}[role]
+        body = (CppStatement("const T cw", "=", "c * w[u]"),) + tuple(
+            CppStatement(destination.format(index), "+=", "cw * ", tuple(_term(t, others) for t in terms))
             for index, terms in _grouped(path.terms, axis)
         )
-    formula = {
-        "g": "g_out[k, u] += c w[u] sum_ij C_ijk x[i, u] y[j]   (the product)",
-        "x": "x_out[i, u] += c w[u] sum_jk C_ijk y[j] g[k, u]",
-        "y": "y_out[j] += c sum_u w[u] sum_ik C_ijk x[i, u] g[k, u]",
-        "w": "w_out[u] += c sum_ijk C_ijk x[i, u] y[j] g[k, u]",
-    }[role]
+    else:  # "xyw": a[i, u] = sum_jk C_ijk y[j] g[k, u] serves dx and dw; dy as in role "y"
+        groups = _grouped(path.terms, 0)
+        body = (CppStatement("const T cw", "=", "c * w[u]"),)
+        body += tuple(CppStatement(f"const T a{i}", "=", "", tuple(_term(t, ("y", "g")) for t in terms)) for i, terms in groups)
+        body += tuple(CppStatement(f"x_out[{_component(i)}]", "+=", f"cw * a{i}") for i, _ in groups)
+        body += (CppStatement("w_out[u]", "+=", "c * ", tuple(CppTerm("+", f"x[{_component(i)}] * a{i}", "") for i, _ in groups)),)
+        before, y_body, after = _y_lanes(path, "c * ")
+        body += y_body
     d1, d2, d3 = 2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1
     comment = (
-        f"l1={l1} (x) l2={l2} -> l3={l3}, derivative of F with respect to {role}: {formula}.",
-        f"x [{d1}, M], y [{d2}], w [M], g [{d3}, M] (ir_mul: u contiguous); "
+        f"l1={l1} (x) l2={l2} -> l3={l3}, derivative of F with respect to {role}: {_FORMULAS[role]}.",
+        f"x [{d1}, M], y [{d2}], w [M], g [{d3}, M] (ir_mul: u contiguous, M a multiple of kLanes); "
         f"{len(path.terms)} nonzero terms of {d1 * d2 * d3}.",
     )
-    return CppFunction(name, comment, loops)
+    return CppFunction(name, comment, before, body, after)
+
+
+def _kernel_units(paths: Tuple[CouplingPath, ...], units: int) -> Tuple[Tuple[int, ...], ...]:
+    """Triple ids per unit: the biggest paths first, each onto the least loaded unit (ties: the
+    lower unit); ids in order within a unit. Deterministic."""
+    loads, members = [0] * units, [[] for _ in range(units)]
+    for index in sorted(range(len(paths)), key=lambda i: (-len(paths[i].terms), i)):
+        target = min(range(units), key=lambda u: (loads[u], u))
+        loads[target] += len(paths[index].terms)
+        members[target].append(index)
+    return tuple(tuple(sorted(m)) for m in members if m)
 
 
 def plan_cpp_unit(ir: BuildIR) -> CppUnitPlan:
-    """Every coupling path of the IR, four derivative functions each."""
-    functions = tuple(plan_role(path, role) for path in ir.coupling_paths for role in ROLES)
-    return CppUnitPlan(ir.lmax, ir.sha256, tuple(p.key for p in ir.coupling_paths), functions, ir.num_terms)
+    """Every coupling path of the IR, five functions each, spread over the kernel units."""
+    functions = tuple(plan_role(path, role) for path in ir.coupling_paths for role in FUNCTION_ROLES)
+    return CppUnitPlan(ir.lmax, ir.sha256, tuple(p.key for p in ir.coupling_paths), functions, ir.num_terms, LANES,
+                       tuple(2 * l + 1 for l in range(ir.lmax + 1)), _kernel_units(ir.coupling_paths, KERNEL_UNITS))

@@ -1,16 +1,20 @@
 """Compile the native (C++) kernels on first use and keep them in the e3gen cache.
 
 `load_library(lmax)` returns the torch.library namespace of a compiled library holding the
-channel-wise kernels of every coupling path with l <= max(lmax, 3) (one translation unit; a
-build for L serves every smaller l, so most programs compile once, ever):
+channel-wise kernels of every coupling path with l <= max(lmax, 3) (a build for L serves every
+smaller l, so most programs compile once, ever):
 
-* the source is rendered from the IR by `e3gen.codegen.render_cpp`; its sha256 together with the
-  compiler flags, torch's version and the compiler's path names the library, so a change to any of
-  them makes a new library instead of loading a stale one;
-* it is compiled by `torch.utils.cpp_extension.load` (g++ and ninja) into a temporary sibling folder
-  that is renamed into `<cache>/native/<name>/` under the cache lock (atomic: an interrupted or
-  concurrent build never leaves a half-written library where one is looked for);
-* a manifest records the sha256 of the source and of the shared object; both are checked before
+* the sources are rendered from the IR by `e3gen.codegen.render_cpp`: a driver unit (the only one
+  that includes torch's headers) and a few kernel units, which ninja compiles in parallel; their
+  sha256 together with the compiler flags, the CPU they are tuned for (`-march=native`), torch's
+  version and the compiler's path names the library, so a change to any of them makes a new
+  library instead of loading a stale one (a cache shared between different machines keeps one
+  library per CPU);
+* they are compiled by `torch.utils.cpp_extension.load` (g++ and ninja) into a temporary sibling
+  folder that is renamed into `<cache>/native/<name>/` under the cache lock (atomic: an interrupted
+  or concurrent build never leaves a half-written library where one is looked for); a compiler that
+  rejects `-march=native` gets a second, portable try without it;
+* a manifest records the sha256 of the sources and of the shared object; all are checked before
   the library is loaded, and a library that fails the check is rebuilt, not loaded.
 
 Where no compiler (or ninja) can be found, `NativeUnavailable` says so in one message;
@@ -37,10 +41,14 @@ import e3gen
 from e3gen import store
 
 MIN_LMAX = 3
-# -march=native: the library is built for the machine that uses it (the cache is per machine).
-# -fopenmp-simd: honour the `omp simd reduction` pragmas (vectorised sums over channels) without
-# linking an OpenMP runtime; threads come from torch (at::parallel_for).
-CXX_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c++17")
+# -O2: the kernels' loops have fixed lengths (channel blocks of plan_cpp.LANES), which -O2
+# vectorises completely; -O3 only made more code (and a 2x slower compile) for the same speed.
+# -march=native: the library is built for the CPU that uses it (named in the cache key, see
+# `cpu_identity`); PORTABLE_FLAGS are the fallback for a compiler that does not know it.
+# -fopenmp-simd: honour `omp simd` pragmas without linking an OpenMP runtime; threads come from
+# torch (at::parallel_for).
+CXX_FLAGS = ("-O2", "-march=native", "-fopenmp-simd", "-std=c++17")
+PORTABLE_FLAGS = ("-O2", "-fopenmp-simd", "-std=c++17")
 MANIFEST = "manifest.json"
 
 _loaded: Dict[int, "NativeLibrary"] = {}
@@ -84,53 +92,84 @@ def check_toolchain() -> None:
         raise NativeUnavailable("ninja is not installed: `pip install ninja` to use e3gen's native kernels")
 
 
-def _source(lmax: int):
+def cpu_identity() -> str:
+    """What `-march=native` compiles for: the machine type and the CPU's model and feature flags
+    (Linux: /proc/cpuinfo), hashed; a library built for one CPU is never loaded on another."""
+    import platform
+
+    described = [platform.machine(), platform.processor()]
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key = line.split(":")[0].strip()
+                if key in ("vendor_id", "model name", "flags", "Features", "CPU part") and line not in described:
+                    described.append(line)
+    except OSError:
+        pass
+    return hashlib.sha256("\n".join(described).encode()).hexdigest()[:16]
+
+
+def _sources_sha256(identity: str, sources) -> str:
+    texts = {"source.cpp": sources} if isinstance(sources, str) else sources
+    digest = hashlib.sha256(identity.encode())
+    for name, text in sorted(texts.items()):
+        digest.update(b"\0" + name.encode() + b"\0" + text.encode())
+    return digest.hexdigest()
+
+
+def _source(lmax: int, flags=CXX_FLAGS):
+    """(plan, namespace, sources by file name, digest) of the channel-wise library for lmax."""
     from e3gen.codegen.plan_cpp import plan_cpp_unit
-    from e3gen.codegen.render_cpp import render_cpp_unit, template_sha256
+    from e3gen.codegen.render_cpp import render_cpp_sources, template_sha256
     from e3gen.ir.lower import lower
 
     plan = plan_cpp_unit(lower(lmax))
     identity = json.dumps(
-        {"ir": plan.ir_sha256, "templates": template_sha256(), "flags": CXX_FLAGS, "torch": torch.__version__, "cxx": shutil.which(compiler()),
-         "e3gen": e3gen.__version__},
+        {"ir": plan.ir_sha256, "templates": template_sha256(), "flags": list(flags), "torch": torch.__version__, "cxx": shutil.which(compiler()),
+         "e3gen": e3gen.__version__, "cpu": cpu_identity() if "-march=native" in flags else "portable"},
         sort_keys=True,
     )
     # The namespace must be known before rendering: derive it from everything that makes the text
     # (a library whose source changed gets a new namespace: two can be loaded in one process).
     namespace = f"e3gen_native_lmax{lmax}_{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
-    text = render_cpp_unit(plan, namespace, e3gen.__version__)
-    digest = hashlib.sha256((identity + "\0" + text).encode()).hexdigest()
-    return plan, namespace, text, digest
+    sources = render_cpp_sources(plan, namespace, e3gen.__version__)
+    return plan, namespace, sources, _sources_sha256(identity, sources)
 
 
 def native_root() -> Path:
     return store.cache_root() / "native"
 
 
-def _verified(folder: Path, text: str, digest: str) -> bool:
+def _verified(folder: Path, sources, digest: str) -> bool:
+    """Whether `folder` holds the library of `sources` (one text, or texts by file name) and
+    `digest`, with every source and the shared object as the manifest recorded them."""
+    texts = {"source.cpp": sources} if isinstance(sources, str) else sources
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         library = folder / manifest["library"]
         return (
             manifest["sha256"] == digest
-            and store.sha256_bytes((folder / "source.cpp").read_bytes()) == store.sha256_bytes(text.encode())
+            and all(store.sha256_bytes((folder / name).read_bytes()) == store.sha256_bytes(text.encode())
+                    for name, text in texts.items())
             and store.sha256_bytes(library.read_bytes()) == manifest["library_sha256"]
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def _compile(root: Path, namespace: str, text: str, digest: str, flags=CXX_FLAGS) -> Path:
-    """Compile into a staging folder, then rename it into place; returns the final folder."""
+def _compile(root: Path, namespace: str, sources, digest: str, flags=CXX_FLAGS) -> Path:
+    """Compile `sources` (one text, or texts by file name; ninja builds them in parallel) into a
+    staging folder, then rename it into place; returns the final folder."""
     from torch.utils.cpp_extension import load
 
+    texts = {"source.cpp": sources} if isinstance(sources, str) else sources
     target = root / namespace
     staging = Path(tempfile.mkdtemp(prefix=f".{namespace}.partial-", dir=root))
     try:
-        source = staging / "source.cpp"
-        source.write_text(text)
-        load(namespace, [str(source)], extra_cflags=list(flags), build_directory=str(staging),
-             is_python_module=False, verbose=False)
+        for name, text in texts.items():
+            (staging / name).write_text(text)
+        load(namespace, [str(staging / name) for name in sorted(texts)], extra_cflags=list(flags),
+             build_directory=str(staging), is_python_module=False, verbose=False)
         library = f"{namespace}.so"
         manifest = {"sha256": digest, "library": library,
                     "library_sha256": store.sha256_bytes((staging / library).read_bytes()),
@@ -156,22 +195,29 @@ def load_library(lmax: int) -> NativeLibrary:
             if existing.lmax >= lmax:
                 return existing
         check_toolchain()
-        plan, namespace, text, digest = _source(lmax)
         root = native_root()
         root.mkdir(parents=True, exist_ok=True)
-        folder = root / namespace
         seconds = 0.0
-        with store.locked(root, exclusive=False):
-            cached = _verified(folder, text, digest)
-        if cached:
-            torch.ops.load_library(str(folder / f"{namespace}.so"))
+        for flags in (CXX_FLAGS, PORTABLE_FLAGS):  # a portable library only where -march=native fails
+            plan, namespace, sources, digest = _source(lmax, flags)
+            folder = root / namespace
+            with store.locked(root, exclusive=False):
+                if _verified(folder, sources, digest):
+                    torch.ops.load_library(str(folder / f"{namespace}.so"))
+                    break
         else:
             print(f"e3gen: compiling the native kernels for lmax={lmax} into {root} (once)...", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            try:
-                folder = _compile(root, namespace, text, digest)
-            except Exception as error:  # a compiler that fails is as unusable as a missing one
-                raise NativeUnavailable(f"compiling the native kernels failed ({type(error).__name__}: {error})") from error
+            for flags in (CXX_FLAGS, PORTABLE_FLAGS):
+                plan, namespace, sources, digest = _source(lmax, flags)
+                try:
+                    folder = _compile(root, namespace, sources, digest, flags)  # (which also loads it)
+                    break
+                except Exception as error:  # a compiler that fails is as unusable as a missing one
+                    failure = error
+            else:
+                raise NativeUnavailable(
+                    f"compiling the native kernels failed ({type(failure).__name__}: {failure})") from failure
             seconds = time.perf_counter() - start
             print(f"e3gen: compiled the native kernels in {seconds:.1f}s", file=sys.stderr, flush=True)
         library = NativeLibrary(lmax, namespace, plan.triples, folder, seconds)

@@ -41,9 +41,11 @@ from e3gen import store
 from e3gen.native import build
 
 NORMALIZATIONS = ("integral", "component", "norm")
-# The channel-wise library's flags, and -fno-math-errno: the square roots of the normalisation (of
-# numbers >= 1e-24, never negative) then vectorise; GCC keeps libm's errno path otherwise.
-CXX_FLAGS = build.CXX_FLAGS + ("-fno-math-errno",)
+# The channel-wise library's flags, then -O3 (the harmonics were measured at -O3; the last -O wins) and
+# -fno-math-errno: the square roots of the normalisation (of numbers >= 1e-24, never negative) then
+# vectorise; GCC keeps libm's errno path otherwise. -march=native is among them, so the cache key
+# names the CPU (build.cpu_identity), as the channel-wise library's does.
+CXX_FLAGS = build.CXX_FLAGS + ("-O3", "-fno-math-errno")
 
 _loaded: Dict[int, "HarmonicsLibrary"] = {}
 _lock = threading.Lock()
@@ -71,7 +73,7 @@ def _source(lmax: int) -> Tuple[str, str, str]:
     plan = plan_harmonics_unit(tuple(lower_spherical_harmonics_step(l) for l in range(1, lmax + 1)))
     identity = json.dumps(
         {"steps": plan.steps_sha256, "templates": template_sha256(), "flags": CXX_FLAGS, "torch": torch.__version__,
-         "cxx": shutil.which(build.compiler()), "e3gen": e3gen.__version__},
+         "cxx": shutil.which(build.compiler()), "e3gen": e3gen.__version__, "cpu": build.cpu_identity()},
         sort_keys=True,
     )
     namespace = f"e3gen_harmonics_lmax{lmax}_{hashlib.sha256(identity.encode()).hexdigest()[:12]}"

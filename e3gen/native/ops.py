@@ -128,8 +128,10 @@ def _call(layout: str, roles: Sequence[int], operands: Sequence[Tensor], sender:
     full = [o.contiguous() if i in needed else _NO_INDEX for i, o in enumerate(operands)]
     if gather:
         num_rows = sender.shape[0]
-        # one pass per set of roles with the same destination rows: x (nodes), g (nodes), y and w (edges)
-        groups = [[r] for r in roles if r in (0, 3)] + ([[r for r in roles if r in (1, 2)]] if {1, 2} & set(roles) else [])
+        # one pass per node destination (x: edges grouped by sender, g: by receiver); the edge
+        # destinations (y, w) ride along with the first, so the backward [x, y, w] is one fused pass
+        nodes, edges = [[r] for r in roles if r in (0, 3)], [r for r in roles if r in (1, 2)]
+        groups = [nodes[0] + edges] + nodes[1:] if nodes else [edges]
     else:
         num_rows = full[needed[0]].shape[0]
         groups = [list(roles)]

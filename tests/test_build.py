@@ -78,6 +78,23 @@ def test_manifest_records_versions_hashes_and_certificate():
         assert store.sha256_bytes((SHIPPED / name).read_bytes()) == digest
 
 
+def test_manifest_summary_counts_match_the_oracle():
+    """The manifest's summary, from sources apart from e3gen's: one coupling path per triangle triple
+    (brute force), nonzero terms = the nonzero entries of e3nn's wigner_3j, density = those over the
+    (2 l1 + 1)(2 l2 + 1)(2 l3 + 1) entries of the dense tables, to the 4 decimals recorded, and one
+    spherical-harmonics step per l = 1..3 (Y^0 is the constant)."""
+    summary = json.loads((SHIPPED / "manifest.json").read_text())["summary"]
+    triples = triangle_triples(3)
+    nonzero = e3nn_nonzero_coupling_terms(3)
+    dense = sum((2 * a + 1) * (2 * b + 1) * (2 * c + 1) for a, b, c in triples)
+    assert summary == {
+        "coupling_paths": len(triples),
+        "nonzero_terms": nonzero,
+        "density": round(nonzero / dense, 4),
+        "spherical_harmonics_steps": 3,
+    }
+
+
 def test_generated_files_carry_the_do_not_edit_header():
     for path in SHIPPED.glob("*.py"):
         first = path.read_text().splitlines()[0]

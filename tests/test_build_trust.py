@@ -288,6 +288,24 @@ def test_cache_builds_stay_private_under_a_group_writable_umask(fresh_cache):
         assert item.stat().st_mode & 0o022 == 0, f"{item} is writable by group or others"
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX modes")
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o002, 0o755, 0o644), (0o077, 0o700, 0o600)])
+def test_installed_build_is_readable_as_the_umask_allows_and_never_executable_or_group_writable(
+    tmp_path, umask, folder_mode, file_mode
+):
+    """A build is data others may read (the staging folder that mkdtemp makes private is opened to
+    0o755 & ~umask), never writable by group or others whatever the umask (require_private_folder
+    trusts it), and its files are not executable: folder 0o755 & ~umask, files 0o644 & ~umask."""
+    previous = os.umask(umask)
+    try:
+        path = store.install_build(tmp_path / "builds", 1, {"coupling.py": b"x = 1\n", "manifest.json": b"{}"})
+    finally:
+        os.umask(previous)
+    assert oct(path.stat().st_mode & 0o7777) == oct(folder_mode)
+    for file in path.iterdir():
+        assert oct(file.stat().st_mode & 0o7777) == oct(file_mode), file.name
+
+
 # --- killed builds leave no litter --------------------------------------------------------------------
 
 

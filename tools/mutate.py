@@ -7,8 +7,9 @@
     .venv/bin/python tools/mutate.py --per-file 2 e3gen/nn     # at most 2 mutants of each file
     .venv/bin/python tools/mutate.py --rejudge /tmp/mutants.json   # only the survivors, after new tests
 
-First one unmutated run of every mapped test file (it must pass; --skip-baseline skips it right after
-a green run); a mutant's tests may then take 3x that long before it counts as a timeout (killed).
+First one unmutated run of every mapped test file, split over the jobs (it must pass; --skip-baseline
+skips it right after a green run); a mutant's tests may then take 3x its time in series before the
+mutant counts as a timeout (killed).
 
 For each mutant (one small edit of one source file, below) the tool runs the test files that cover
 that file (MODULE_TESTS) with `pytest -x`; the mutant is *killed* if they fail, *survives* if they
@@ -351,6 +352,7 @@ class Workspace:
             return Result(mutant, "killed", time.perf_counter() - start, (failed or ["?"])[0][:200])
         finally:
             path.write_text(original)
+            shutil.rmtree(self.root / ".hypothesis", ignore_errors=True)  # a mutant's saved failures are not replayed on the next
             if compiler:
                 self.restore_build()
 
@@ -408,13 +410,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.skip_baseline:
             baseline = args.timeout / 3  # each mutant's tests then get --timeout seconds
         else:
-            start = time.perf_counter()
-            run = spaces[0].pytest(needed, timeout=3600)
-            if run.returncode != 0:
-                print(run.stdout[-3000:])
-                raise SystemExit(f"the unmutated code fails {needed}: fix that first")
-            baseline = time.perf_counter() - start
-            print(f"baseline {', '.join(needed)}: passed in {baseline:.0f}s", flush=True)
+            # the test files split over the copies, run at once; a mutant's bound is 3x their time in series
+            def unmutated(space_and_files: Tuple[Workspace, List[str]]) -> Tuple[subprocess.CompletedProcess, float]:
+                space, files = space_and_files
+                start = time.perf_counter()
+                return space.pytest(files, timeout=3600), time.perf_counter() - start
+
+            shares = [needed[i::len(spaces)] for i in range(len(spaces))]
+            with ThreadPoolExecutor(max_workers=len(spaces)) as pool:
+                runs = list(pool.map(unmutated, [(sp, sh) for sp, sh in zip(spaces, shares) if sh]))
+            for run, _ in runs:
+                if run.returncode != 0:
+                    print(run.stdout[-3000:])
+                    raise SystemExit(f"the unmutated code fails {needed}: fix that first")
+            baseline = sum(seconds for _, seconds in runs)
+            print(f"baseline {', '.join(needed)}: passed in {max(s for _, s in runs):.0f}s "
+                  f"({baseline:.0f}s in series)", flush=True)  # fmt: skip
 
         free, lock, results = list(spaces), threading.Lock(), []
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -226,6 +227,21 @@ def test_cli_rejects_non_integer_lmax(capsys):
     with pytest.raises(SystemExit):
         cli_main(["build", "--lmax", "three"])
     assert "--lmax needs an integer such as 3, got 'three'" in capsys.readouterr().err
+
+
+def test_lmax_range_is_0_to_max_lmax_inclusive_and_only_integers():
+    """The range e3gen builds and loads, checked at both ends without building: build's and the
+    runtime's checks accept 0 and MAX_LMAX and refuse -1, MAX_LMAX + 1 and non-integers (True is an
+    int to Python, but lmax=True is a mistake, not lmax 1), each with the value in the message."""
+    assert build_module.validate_lmax(0) == 0 and build_module.validate_lmax(store.MAX_LMAX) == store.MAX_LMAX
+    assert loader._check_lmax(0, "f") == 0 and loader._check_lmax(store.MAX_LMAX, "f") == store.MAX_LMAX
+    for bad in (-1, store.MAX_LMAX + 1, True, 1.0, "3"):
+        with pytest.raises(BuildArgumentError, match=re.escape(repr(bad))):
+            build_module.validate_lmax(bad)
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            loader._check_lmax(bad, "load_kernels")
+        with pytest.raises(ValueError):
+            loader.load_kernels(bad)
 
 
 def test_cli_rejects_an_out_folder_inside_a_file(tmp_path, capsys):

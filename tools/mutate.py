@@ -72,6 +72,9 @@ MODULE_TESTS: Dict[str, List[str]] = {
                        "test_e3nn_compat.py", "test_build.py"],
     "e3gen/ir": ["test_ir.py", "test_generators.py", "test_kernels.py", "test_build.py"],
     "e3gen/codegen": ["test_kernels.py", "test_generators.py", "test_build.py", "test_ir.py", "test_e3nn_compat.py"],
+    # the C++ renderer is exercised only by compiling and running the native backend
+    "e3gen/codegen/plan_cpp.py": ["test_native.py"],
+    "e3gen/codegen/render_cpp.py": ["test_native.py"],
     "e3gen/build.py": ["test_build.py", "test_certificate_gate.py", "test_build_trust.py"],
     "e3gen/store.py": ["test_build.py", "test_certificate_gate.py", "test_build_trust.py"],
     "e3gen/runtime": ["test_build.py", "test_kernels.py", "test_certificate_gate.py", "test_build_trust.py",

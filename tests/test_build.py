@@ -123,6 +123,29 @@ def test_missing_file_and_missing_manifest_are_refused(tmp_path):
         loader.import_build(target)
 
 
+def test_build_with_an_extra_module_is_refused_and_check_names_it(tmp_path, capsys):
+    """A .py file the manifest does not list could be imported from the build's package: the loader
+    refuses the build and names the file, and `build --check` reports it as not part of the build."""
+    target = _copy_shipped(tmp_path)
+    (target / "extra.py").write_text("x = 1\n")
+    with pytest.raises(BuildError, match=re.escape("unexpected files ['extra.py']")):
+        loader.import_build(target)
+    assert cli_main(["build", "--lmax", "3", "--check", "--out", str(target.parent)]) == 1
+    out = capsys.readouterr().out
+    assert "extra.py: not part of the build" in out and ": differs" not in out and ": missing" not in out
+
+
+def test_build_from_other_templates_is_refused_as_stale(tmp_path, monkeypatch):
+    """Templates edited after a build (simulated by their hash changing) make the build stale."""
+    from e3gen.codegen import render
+
+    target = _copy_shipped(tmp_path)
+    assert store.verify_build(target).ok
+    monkeypatch.setattr(render, "template_sha256", lambda: "0" * 64)
+    with pytest.raises(BuildError, match="stale: built from different templates"):
+        loader.import_build(target)
+
+
 def test_stale_build_is_refused(tmp_path):
     target = _copy_shipped(tmp_path)
     manifest = json.loads((target / "manifest.json").read_text())

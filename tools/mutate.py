@@ -129,6 +129,7 @@ class Result:
     verdict: str  # "killed", "killed by the build", "survived", "timeout"
     seconds: float
     detail: str = ""
+    cpu: float = 0.0  # CPU seconds of the build and tests (all processes), apart from other load on the machine
 
 
 # --- finding mutants ---------------------------------------------------------------------------------
@@ -309,13 +310,33 @@ class Workspace:
                 link.symlink_to(Path("..") / folder)
         self.env = {k: v for k, v in os.environ.items() if k not in ("E3GEN_REQUIRE_ORACLES", "PYTHONPATH")}
         self.env.update(PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", E3GEN_CACHE_DIR=str(root / ".cache"))
+        self.cpu_seconds = 0.0
+        self.tests: Optional[List[str]] = None  # --tests: these instead of MODULE_TESTS
         self.shipped = {p.name: p.read_bytes() for p in (root / "generated" / "lmax3").iterdir() if p.is_file()}
 
     def run(self, command: List[str], timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run(command, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
+        """Run `command` in the copy; its CPU time (and its children's) is added to self.cpu_seconds."""
+        with tempfile.TemporaryFile() as output:
+            process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    process.kill()
+                    _, status, usage = os.wait4(process.pid, 0)
+                    self.cpu_seconds += usage.ru_utime + usage.ru_stime
+                    process.returncode = -9
+                    raise subprocess.TimeoutExpired(command, timeout)
+                time.sleep(0.1)
+            self.cpu_seconds += usage.ru_utime + usage.ru_stime
+            process.returncode = os.waitstatus_to_exitcode(status)
+            output.seek(0)
+            return subprocess.CompletedProcess(command, process.returncode, output.read().decode(errors="replace"), "")
 
     def pytest(self, tests: List[str], timeout: float) -> subprocess.CompletedProcess:
-        files = [f"tests/{t}" for t in tests]
+        files = [t if t.startswith("tests/") else f"tests/{t}" for t in tests]
         return self.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0",
                          *files], timeout)  # fmt: skip
 
@@ -331,6 +352,12 @@ class Workspace:
         shutil.rmtree(self.root / ".cache", ignore_errors=True)
 
     def judge(self, mutant: Mutant, baseline_seconds: float) -> Result:
+        before = self.cpu_seconds
+        result = self._judge(mutant, baseline_seconds)
+        result.cpu = self.cpu_seconds - before
+        return result
+
+    def _judge(self, mutant: Mutant, baseline_seconds: float) -> Result:
         path = self.root / mutant.path
         original = path.read_text()
         start = time.perf_counter()
@@ -343,10 +370,10 @@ class Workspace:
                 except subprocess.TimeoutExpired:
                     return Result(mutant, "timeout", time.perf_counter() - start, "the build timed out")
                 if build.returncode != 0:
-                    last = (build.stderr.strip().splitlines() or ["?"])[-1]
+                    last = (build.stdout.strip().splitlines() or ["?"])[-1]
                     return Result(mutant, "killed by the build", time.perf_counter() - start, last[:200])
             try:
-                run = self.pytest(tests_for(mutant.path), timeout=max(120.0, 3 * baseline_seconds))
+                run = self.pytest(self.tests or tests_for(mutant.path), timeout=max(120.0, 3 * baseline_seconds))
             except subprocess.TimeoutExpired:
                 return Result(mutant, "timeout", time.perf_counter() - start)
             if run.returncode == 0:
@@ -374,6 +401,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--report", type=Path, help="write every result as JSON here")
     parser.add_argument("--skip-baseline", action="store_true",
                         help="do not first run the mapped tests unmutated (only right after a green run of them)")
+    parser.add_argument("--match", help="only the mutants whose description (as --list prints it) contains this text")
+    parser.add_argument("--tests", nargs="+", help="run these test files or node ids instead of MODULE_TESTS (a survivor "
+                        "then only survived these: to check that a new test kills a mutant, not for scores)")
     parser.add_argument("--rejudge", type=Path, help="judge again only the survivors of an earlier --report (after adding tests)")
     args = parser.parse_args(argv)
 
@@ -384,7 +414,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     mutants: List[Mutant] = []
     for entry in json.loads(args.rejudge.read_text()) if args.rejudge else []:
         if entry.pop("verdict") == "survived":
-            entry.pop("seconds"), entry.pop("detail")
+            entry.pop("seconds"), entry.pop("detail"), entry.pop("cpu", None)
             mutant = Mutant(**entry)
             if (REPO / mutant.path).read_text()[mutant.start:mutant.stop] != mutant.original:
                 raise SystemExit(f"{mutant.describe()}: {mutant.path} changed since the report; run the sample again")
@@ -399,6 +429,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             pool = [m for file_mutants in found.values() for m in file_mutants]
             mutants += sorted(rng.sample(pool, min(args.per_module, len(pool))), key=lambda m: (m.path, m.start))
+    if args.match:
+        mutants = [m for m in mutants if args.match in m.describe()]
     if args.list:
         for m in mutants:
             print(m.describe())
@@ -410,7 +442,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         spaces = [Workspace(scratch / f"copy{i}", args.timeout) for i in range(max(1, args.jobs))]
         # one unmutated run of every mapped test file: it must pass, and its time bounds each mutant's
-        needed = sorted({t for m in mutants for t in tests_for(m.path)})
+        for space in spaces:
+            space.tests = args.tests
+        needed = args.tests or sorted({t for m in mutants for t in tests_for(m.path)})
         if args.skip_baseline:
             baseline = 600.0  # each mutant's tests then get 30 minutes
         else:
@@ -443,7 +477,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     free.append(space)
             with lock:
                 results.append(result)
-                print(f"[{len(results)}/{len(mutants)}] {result.verdict:20s} {result.seconds:5.0f}s  {mutant.describe()}", flush=True)
+                print(f"[{len(results)}/{len(mutants)}] {result.verdict:20s} {result.seconds:5.0f}s {result.cpu:5.0f}s CPU  "
+                      f"{mutant.describe()}", flush=True)  # fmt: skip
             return result
 
         with ThreadPoolExecutor(max_workers=len(spaces)) as pool:
@@ -459,12 +494,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         score = (len(mine) - count["survived"]) / len(mine)
         print(f"| {module} | {len(mine)} | {count['killed']} | {count['killed by the build']} | {count['timeout']} | "
               f"{count['survived']} | {score:.0%} |")  # fmt: skip
+    baseline_cpu = sum(space.cpu_seconds for space in spaces) - sum(r.cpu for r in ordered)
+    print(f"\nCPU time: baseline {baseline_cpu:.0f}s, mutants {sum(r.cpu for r in ordered):.0f}s "
+          f"(wall {sum(r.seconds for r in ordered):.0f}s in series)")  # fmt: skip
     survivors = [r for r in ordered if r.verdict == "survived"]
     print(f"\n{len(survivors)} survivors (holes in the tests, or equivalent mutants):")
     for r in survivors:
         print("  " + r.mutant.describe())
     if args.report:
-        args.report.write_text(json.dumps([{**asdict(r.mutant), "verdict": r.verdict, "seconds": round(r.seconds, 1),
+        args.report.write_text(json.dumps([{**asdict(r.mutant), "verdict": r.verdict, "seconds": round(r.seconds, 1), "cpu": round(r.cpu, 1),
                                             "detail": r.detail} for r in ordered], indent=1))  # fmt: skip
     return 0
 

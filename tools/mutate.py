@@ -50,6 +50,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -317,7 +318,8 @@ class Workspace:
     def run(self, command: List[str], timeout: float) -> subprocess.CompletedProcess:
         """Run `command` in the copy; its CPU time (and its children's) is added to self.cpu_seconds."""
         with tempfile.TemporaryFile() as output:
-            process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=output, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # Ctrl-C stops mutate.py, not a mutant's verdict
             deadline = time.monotonic() + timeout
             while True:
                 pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -437,6 +439,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{len(mutants)} mutants")
         return 0
 
+    # kill -INT / -TERM (also of a background run, where SIGINT starts ignored) stops it as Ctrl-C does
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     scratch = Path(tempfile.mkdtemp(prefix="e3gen-mutate-"))
     print(f"{len(mutants)} mutants in {len({m.path for m in mutants})} files; working copies under {scratch}", flush=True)
     try:
@@ -465,9 +470,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"baseline {', '.join(needed)}: passed in {max(s for _, s in runs):.0f}s "
                   f"({baseline:.0f}s in series)", flush=True)  # fmt: skip
 
-        free, lock, results = list(spaces), threading.Lock(), []
+        free, lock, results, stop = list(spaces), threading.Lock(), [], threading.Event()
 
-        def judge(mutant: Mutant) -> Result:
+        def judge(mutant: Mutant) -> Optional[Result]:
+            if stop.is_set():
+                return None
             with lock:
                 space = free.pop()
             try:
@@ -481,8 +488,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"{mutant.describe()}", flush=True)  # fmt: skip
             return result
 
-        with ThreadPoolExecutor(max_workers=len(spaces)) as pool:
-            ordered = list(pool.map(judge, mutants))
+        # judged round robin over the modules, so that a run stopped early has verdicts for each of them
+        rank = {m: sum(module_of(o.path) == module_of(m.path) for o in mutants[:i]) for i, m in enumerate(mutants)}
+        pool = ThreadPoolExecutor(max_workers=len(spaces))
+        futures = {m: pool.submit(judge, m) for m in sorted(mutants, key=lambda m: rank[m])}
+        try:
+            for future in futures.values():
+                future.result()
+        except KeyboardInterrupt:  # Ctrl-C (or kill -INT): finish the mutants being judged, then report them
+            stop.set()
+            print("interrupted: finishing the mutants being judged, then reporting the judged ones", flush=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+        ordered = [r for r in (f.result() for f in futures.values() if not f.cancelled()) if r is not None]
+        ordered.sort(key=lambda r: mutants.index(r.mutant))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -69,6 +69,25 @@ def test_a_forged_pyc_beside_a_verified_build_is_never_executed(tmp_path):
     assert torch.equal(kernel(x, y), torch.full((1, 3), float(EXACT), dtype=torch.float64))
 
 
+def test_a_build_where_no_lock_file_can_be_made_loads_but_is_never_written(tmp_path, monkeypatch):
+    """A read-only install (a system site-packages, a read-only image) cannot hold `.e3gen.lock`:
+    readers then load without a lock (nobody can be writing there), writers refuse. Simulated by
+    refusing to open the lock file, since this suite may run as root, which a chmod does not stop."""
+    target = _copy_shipped(tmp_path)
+
+    def open_without_lock_file(file, *args, **kwargs):
+        if Path(file).name == ".e3gen.lock":
+            raise PermissionError(13, "Read-only file system", str(file))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", open_without_lock_file, raising=False)
+    kernel = loader.import_build(target).coupling_kernel(0, 1, 1)
+    x, y = torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    assert torch.equal(kernel(x, y), torch.full((1, 3), float(EXACT), dtype=torch.float64))
+    with pytest.raises(PermissionError, match="Read-only file system"):
+        store.install_build(tmp_path, 3, {"manifest.json": b"{}"})
+
+
 def test_the_package_import_of_the_shipped_build_ignores_a_forged_pyc(tmp_path):
     """`from e3gen.generated.lmax3 import coupling` (the documented import) runs the verified source too."""
     generated = tmp_path / "generated"

@@ -209,6 +209,20 @@ def test_interrupted_install_leaves_the_previous_build_intact(tmp_path, monkeypa
     assert not [p for p in root.iterdir() if ".partial-" in p.name], "the staging folder was not cleaned up"
 
 
+def test_a_build_retired_by_a_killed_install_is_put_back_and_a_left_over_one_removed(tmp_path):
+    """install_build renames the old build to `.lmax<L>.old-*`, then the new one into place. Killed
+    between the two renames, lmax<L> is missing: the next cleanup renames the retired build back.
+    Killed after both, the retired copy is litter: the cleanup removes it and keeps lmax<L>."""
+    root = tmp_path / "builds"
+    build(1, root, progress=lambda m: None)
+    (root / "lmax1").rename(root / ".lmax1.old-killed")
+    assert store.remove_stale_staging(root) == []
+    assert store.verify_build(root / "lmax1").ok and not (root / ".lmax1.old-killed").exists()
+    shutil.copytree(root / "lmax1", root / ".lmax1.old-done")
+    assert store.remove_stale_staging(root) == [root / ".lmax1.old-done"]
+    assert store.verify_build(root / "lmax1").ok and not (root / ".lmax1.old-done").exists()
+
+
 def test_two_concurrent_builds_leave_one_valid_build(tmp_path):
     root = tmp_path / "builds"
     cmd = [sys.executable, "-m", "e3gen", "build", "--lmax", "2", "--force", "--out", str(root)]

@@ -223,6 +223,21 @@ def test_a_build_retired_by_a_killed_install_is_put_back_and_a_left_over_one_rem
     assert store.verify_build(root / "lmax1").ok and not (root / ".lmax1.old-done").exists()
 
 
+def test_build_says_why_it_replaces_a_broken_build_and_only_then(tmp_path):
+    """Without force a build that does not verify is replaced, with a progress line naming the folder
+    and its problem; a forced rebuild of a valid build has no problem to report."""
+    root = tmp_path / "builds"
+    build(1, root, progress=lambda m: None)
+    (root / "lmax1" / "coupling.py").write_text((root / "lmax1" / "coupling.py").read_text() + "\n# edited\n")
+    messages = []
+    assert build(1, root, progress=messages.append).written
+    replacing = [m for m in messages if m.startswith(f"replacing the build at {root / 'lmax1'}: ")]
+    assert len(replacing) == 1 and "coupling.py was edited" in replacing[0], messages
+    messages = []
+    assert build(1, root, force=True, progress=messages.append).written
+    assert not [m for m in messages if "replacing" in m], messages
+
+
 def test_two_concurrent_builds_leave_one_valid_build(tmp_path):
     root = tmp_path / "builds"
     cmd = [sys.executable, "-m", "e3gen", "build", "--lmax", "2", "--force", "--out", str(root)]

@@ -238,6 +238,17 @@ def test_build_says_why_it_replaces_a_broken_build_and_only_then(tmp_path):
     assert not [m for m in messages if "replacing" in m], messages
 
 
+def test_only_folders_named_lmax_and_digits_are_builds(tmp_path):
+    """list_builds (what info, the loader and the cache search read) takes the folders `lmax<L>`, by
+    L, and nothing else beside them: not a file named like one, not a folder with another name."""
+    root = tmp_path / "builds"
+    for folder in ("lmax10", "lmax2", "lmaxx", "temp5", ".lmax3.partial-1-2", ".lmax3.old-1"):
+        (root / folder).mkdir(parents=True)
+    (root / "lmax4").write_text("a file")
+    (root / "note1").write_text("a file")
+    assert store.list_builds(root) == [root / "lmax2", root / "lmax10"]
+
+
 def test_two_concurrent_builds_leave_one_valid_build(tmp_path):
     root = tmp_path / "builds"
     cmd = [sys.executable, "-m", "e3gen", "build", "--lmax", "2", "--force", "--out", str(root)]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,23 @@ def test_manifest_records_versions_hashes_and_certificate():
         assert store.sha256_bytes((SHIPPED / name).read_bytes()) == digest
 
 
+def test_manifest_summary_counts_match_the_oracle():
+    """The manifest's summary, from sources apart from e3gen's: one coupling path per triangle triple
+    (brute force), nonzero terms = the nonzero entries of e3nn's wigner_3j, density = those over the
+    (2 l1 + 1)(2 l2 + 1)(2 l3 + 1) entries of the dense tables, to the 4 decimals recorded, and one
+    spherical-harmonics step per l = 1..3 (Y^0 is the constant)."""
+    summary = json.loads((SHIPPED / "manifest.json").read_text())["summary"]
+    triples = triangle_triples(3)
+    nonzero = e3nn_nonzero_coupling_terms(3)
+    dense = sum((2 * a + 1) * (2 * b + 1) * (2 * c + 1) for a, b, c in triples)
+    assert summary == {
+        "coupling_paths": len(triples),
+        "nonzero_terms": nonzero,
+        "density": round(nonzero / dense, 4),
+        "spherical_harmonics_steps": 3,
+    }
+
+
 def test_generated_files_carry_the_do_not_edit_header():
     for path in SHIPPED.glob("*.py"):
         first = path.read_text().splitlines()[0]
@@ -102,6 +120,29 @@ def test_missing_file_and_missing_manifest_are_refused(tmp_path):
         loader.import_build(target)
     (target / "manifest.json").unlink()
     with pytest.raises(BuildError, match="no manifest.json"):
+        loader.import_build(target)
+
+
+def test_build_with_an_extra_module_is_refused_and_check_names_it(tmp_path, capsys):
+    """A .py file the manifest does not list could be imported from the build's package: the loader
+    refuses the build and names the file, and `build --check` reports it as not part of the build."""
+    target = _copy_shipped(tmp_path)
+    (target / "extra.py").write_text("x = 1\n")
+    with pytest.raises(BuildError, match=re.escape("unexpected files ['extra.py']")):
+        loader.import_build(target)
+    assert cli_main(["build", "--lmax", "3", "--check", "--out", str(target.parent)]) == 1
+    out = capsys.readouterr().out
+    assert "extra.py: not part of the build" in out and ": differs" not in out and ": missing" not in out
+
+
+def test_build_from_other_templates_is_refused_as_stale(tmp_path, monkeypatch):
+    """Templates edited after a build (simulated by their hash changing) make the build stale."""
+    from e3gen.codegen import render
+
+    target = _copy_shipped(tmp_path)
+    assert store.verify_build(target).ok
+    monkeypatch.setattr(render, "template_sha256", lambda: "0" * 64)
+    with pytest.raises(BuildError, match="stale: built from different templates"):
         loader.import_build(target)
 
 
@@ -168,6 +209,46 @@ def test_interrupted_install_leaves_the_previous_build_intact(tmp_path, monkeypa
     assert not [p for p in root.iterdir() if ".partial-" in p.name], "the staging folder was not cleaned up"
 
 
+def test_a_build_retired_by_a_killed_install_is_put_back_and_a_left_over_one_removed(tmp_path):
+    """install_build renames the old build to `.lmax<L>.old-*`, then the new one into place. Killed
+    between the two renames, lmax<L> is missing: the next cleanup renames the retired build back.
+    Killed after both, the retired copy is litter: the cleanup removes it and keeps lmax<L>."""
+    root = tmp_path / "builds"
+    build(1, root, progress=lambda m: None)
+    (root / "lmax1").rename(root / ".lmax1.old-killed")
+    assert store.remove_stale_staging(root) == []
+    assert store.verify_build(root / "lmax1").ok and not (root / ".lmax1.old-killed").exists()
+    shutil.copytree(root / "lmax1", root / ".lmax1.old-done")
+    assert store.remove_stale_staging(root) == [root / ".lmax1.old-done"]
+    assert store.verify_build(root / "lmax1").ok and not (root / ".lmax1.old-done").exists()
+
+
+def test_build_says_why_it_replaces_a_broken_build_and_only_then(tmp_path):
+    """Without force a build that does not verify is replaced, with a progress line naming the folder
+    and its problem; a forced rebuild of a valid build has no problem to report."""
+    root = tmp_path / "builds"
+    build(1, root, progress=lambda m: None)
+    (root / "lmax1" / "coupling.py").write_text((root / "lmax1" / "coupling.py").read_text() + "\n# edited\n")
+    messages = []
+    assert build(1, root, progress=messages.append).written
+    replacing = [m for m in messages if m.startswith(f"replacing the build at {root / 'lmax1'}: ")]
+    assert len(replacing) == 1 and "coupling.py was edited" in replacing[0], messages
+    messages = []
+    assert build(1, root, force=True, progress=messages.append).written
+    assert not [m for m in messages if "replacing" in m], messages
+
+
+def test_only_folders_named_lmax_and_digits_are_builds(tmp_path):
+    """list_builds (what info, the loader and the cache search read) takes the folders `lmax<L>`, by
+    L, and nothing else beside them: not a file named like one, not a folder with another name."""
+    root = tmp_path / "builds"
+    for folder in ("lmax10", "lmax2", "lmaxx", "temp5", ".lmax3.partial-1-2", ".lmax3.old-1"):
+        (root / folder).mkdir(parents=True)
+    (root / "lmax4").write_text("a file")
+    (root / "note1").write_text("a file")
+    assert store.list_builds(root) == [root / "lmax2", root / "lmax10"]
+
+
 def test_two_concurrent_builds_leave_one_valid_build(tmp_path):
     root = tmp_path / "builds"
     cmd = [sys.executable, "-m", "e3gen", "build", "--lmax", "2", "--force", "--out", str(root)]
@@ -209,6 +290,21 @@ def test_cli_rejects_non_integer_lmax(capsys):
     with pytest.raises(SystemExit):
         cli_main(["build", "--lmax", "three"])
     assert "--lmax needs an integer such as 3, got 'three'" in capsys.readouterr().err
+
+
+def test_lmax_range_is_0_to_max_lmax_inclusive_and_only_integers():
+    """The range e3gen builds and loads, checked at both ends without building: build's and the
+    runtime's checks accept 0 and MAX_LMAX and refuse -1, MAX_LMAX + 1 and non-integers (True is an
+    int to Python, but lmax=True is a mistake, not lmax 1), each with the value in the message."""
+    assert build_module.validate_lmax(0) == 0 and build_module.validate_lmax(store.MAX_LMAX) == store.MAX_LMAX
+    assert loader._check_lmax(0, "f") == 0 and loader._check_lmax(store.MAX_LMAX, "f") == store.MAX_LMAX
+    for bad in (-1, store.MAX_LMAX + 1, True, 1.0, "3"):
+        with pytest.raises(BuildArgumentError, match=re.escape(repr(bad))):
+            build_module.validate_lmax(bad)
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            loader._check_lmax(bad, "load_kernels")
+        with pytest.raises(ValueError):
+            loader.load_kernels(bad)
 
 
 def test_cli_rejects_an_out_folder_inside_a_file(tmp_path, capsys):

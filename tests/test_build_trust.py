@@ -69,6 +69,25 @@ def test_a_forged_pyc_beside_a_verified_build_is_never_executed(tmp_path):
     assert torch.equal(kernel(x, y), torch.full((1, 3), float(EXACT), dtype=torch.float64))
 
 
+def test_a_build_where_no_lock_file_can_be_made_loads_but_is_never_written(tmp_path, monkeypatch):
+    """A read-only install (a system site-packages, a read-only image) cannot hold `.e3gen.lock`:
+    readers then load without a lock (nobody can be writing there), writers refuse. Simulated by
+    refusing to open the lock file, since this suite may run as root, which a chmod does not stop."""
+    target = _copy_shipped(tmp_path)
+
+    def open_without_lock_file(file, *args, **kwargs):
+        if Path(file).name == ".e3gen.lock":
+            raise PermissionError(13, "Read-only file system", str(file))
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", open_without_lock_file, raising=False)
+    kernel = loader.import_build(target).coupling_kernel(0, 1, 1)
+    x, y = torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    assert torch.equal(kernel(x, y), torch.full((1, 3), float(EXACT), dtype=torch.float64))
+    with pytest.raises(PermissionError, match="Read-only file system"):
+        store.install_build(tmp_path, 3, {"manifest.json": b"{}"})
+
+
 def test_the_package_import_of_the_shipped_build_ignores_a_forged_pyc(tmp_path):
     """`from e3gen.generated.lmax3 import coupling` (the documented import) runs the verified source too."""
     generated = tmp_path / "generated"
@@ -286,6 +305,24 @@ def test_cache_builds_stay_private_under_a_group_writable_umask(fresh_cache):
         if item == fresh_cache.parent:
             break
         assert item.stat().st_mode & 0o022 == 0, f"{item} is writable by group or others"
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX modes")
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o002, 0o755, 0o644), (0o077, 0o700, 0o600)])
+def test_installed_build_is_readable_as_the_umask_allows_and_never_executable_or_group_writable(
+    tmp_path, umask, folder_mode, file_mode
+):
+    """A build is data others may read (the staging folder that mkdtemp makes private is opened to
+    0o755 & ~umask), never writable by group or others whatever the umask (require_private_folder
+    trusts it), and its files are not executable: folder 0o755 & ~umask, files 0o644 & ~umask."""
+    previous = os.umask(umask)
+    try:
+        path = store.install_build(tmp_path / "builds", 1, {"coupling.py": b"x = 1\n", "manifest.json": b"{}"})
+    finally:
+        os.umask(previous)
+    assert oct(path.stat().st_mode & 0o7777) == oct(folder_mode)
+    for file in path.iterdir():
+        assert oct(file.stat().st_mode & 0o7777) == oct(file_mode), file.name
 
 
 # --- killed builds leave no litter --------------------------------------------------------------------

@@ -8,6 +8,7 @@ and signs. Equivariance: random O(3) elements through e3gen.testing.assert_equiv
 """
 
 import itertools
+import re
 
 import pytest
 import torch
@@ -62,6 +63,17 @@ def test_orthonormalize_and_complete_basis_match_e3nn():
     torch.testing.assert_close(complement, e3nn.math.complete_basis(ours), **TOL)
     torch.testing.assert_close(torch.cat([ours, complement]) @ torch.cat([ours, complement]).T, torch.eye(6), **TOL)
     assert math.orthonormalize(torch.zeros(2, 3))[0].shape == (0, 3)
+
+
+@pytest.mark.parametrize("function, argument", [("orthonormalize", "original"), ("complete_basis", "vecs")])
+@pytest.mark.parametrize("shape", [(3,), (1, 2, 3)])
+def test_gram_schmidt_helpers_refuse_a_non_matrix_as_e3nn_does(function, argument, shape):
+    """Both take rows [n, dim]: anything else raises e3nn's exception type (AssertionError, from its
+    `assert x.dim() == 2`), here with the argument's name and shape instead of a bare assert."""
+    with pytest.raises(AssertionError):
+        getattr(e3nn.math, function)(torch.ones(shape))
+    with pytest.raises(AssertionError, match=rf"{function}: {argument} must be a matrix .*got shape {re.escape(str(tuple(shape)))}"):
+        getattr(math, function)(torch.ones(shape))
 
 
 def test_direct_sum_matches_e3nn():

@@ -232,6 +232,17 @@ def test_radius_graph_chunks_over_images_gives_the_same_graph(monkeypatch):
 # ---------------------------------------------------------------- clearer errors
 
 
+def test_inputs_of_another_dtype_than_a_one_weight_layer_are_named():
+    """The layer's own weight is the reference dtype whenever it has one, one weight included
+    ("0e" x "0e" -> "0e", fully connected: weight_numel 1): float32 inputs to a float64 layer get
+    the same message as for any other layer, not a dtype error from inside torch."""
+    tp = o3.FullyConnectedTensorProduct("0e", "0e", "0e").double()
+    assert tp.weight_numel == 1
+    with pytest.raises(ValueError, match=r"FullyConnectedTensorProduct: the inputs must share one dtype, got x torch.float32, "
+                                         r"y torch.float32, the layer's parameters torch.float64"):
+        tp(torch.randn(3, 1), torch.randn(3, 1))
+
+
 def test_mixed_dtypes_in_a_tensor_product_name_each_argument_and_the_fix():
     tp = o3.FullyConnectedTensorProduct("2x0e + 1o", "1o", "2x1o").double()
     with pytest.raises(ValueError, match=r"FullyConnectedTensorProduct: the inputs must share one dtype, got x torch.float32, "

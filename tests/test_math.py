@@ -151,3 +151,7 @@ def test_bad_arguments_are_named():
         e3math.BesselBasis(0)
     with pytest.raises(ValueError, match="PolynomialCutoff: the power p must be >= 2, got 1"):
         e3math.PolynomialCutoff(5.0, p=1)
+    # r_max = 0 is the boundary: x = r / r_max has no value there (not a ZeroDivisionError from inside)
+    for r_max in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=f"PolynomialCutoff: r_max must be positive, got {r_max!r}"):
+            e3math.PolynomialCutoff(r_max)

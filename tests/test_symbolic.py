@@ -43,6 +43,18 @@ def test_surd_arithmetic_matches_sympy(a, b, m, n):
     assert sympy.expand(surd_to_sympy(x - y) - (sx - sy)) == 0
 
 
+@given(rationals, rationals.filter(lambda c: c != 0), st.integers(1, 30), st.integers(1, 30))
+def test_surd_division_by_a_single_term_matches_sympy(a, c, m, n):
+    """q = x / (c sqrt(n)) for a sum x of square roots and a nonzero single term: q * divisor == x in
+    sympy's exact arithmetic (multiplying avoids sympy's slow radical simplification); a divisor of
+    two terms (not in e3gen's field operations) raises ZeroDivisionError."""
+    x = Surd.rational(a) * Surd.sqrt(m) + Surd.sqrt(Fraction(n, 7))
+    divisor = Surd.rational(c) * Surd.sqrt(n)
+    assert sympy.expand(surd_to_sympy(x / divisor) * surd_to_sympy(divisor) - surd_to_sympy(x)) == 0
+    with pytest.raises(ZeroDivisionError):
+        x / (Surd.sqrt(2) + Surd.sqrt(3))
+
+
 def test_surd_zero_test_is_exact():
     # sqrt(8) - 2 sqrt(2) is exactly zero; sqrt(2) + sqrt(3) - sqrt(5 + 2 sqrt 6) is not representable
     assert (Surd.sqrt(8) - Surd.rational(2) * Surd.sqrt(2)).is_zero()

@@ -44,6 +44,7 @@ def structures():
 
 
 def mace_model(dtype):
+    import mace  # noqa: F401  (before e3nn: it sets what e3nn 0.4.4 needs to import on new torch)
     from e3nn import o3
     from mace import data, modules, tools
     from mace.tools import torch_geometric
@@ -181,6 +182,8 @@ def products_report(model):
 def main():
     model_name, dtype_name, repeats, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     dtype = getattr(torch, dtype_name)
+    if model_name == "mace":
+        import mace  # noqa: F401  (as above)
     import e3nn
 
     model, batch, run, edges_of = (mace_model if model_name == "mace" else nequip_model)(dtype)

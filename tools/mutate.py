@@ -84,6 +84,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "e3gen/o3/_linear.py": ["test_linear.py"],
     "e3gen/o3/_coupling.py": ["test_kernels.py", "test_tensor_product.py"],
     "e3gen/o3/_tensor_product.py": ["test_tensor_product.py", "test_path_normalization.py", "test_kernels.py"],
+    "e3gen/o3/_e3nn_checkpoints.py": ["test_e3nn_checkpoints.py"],
     "e3gen/o3": ["test_o3_equivariance.py", "test_e3nn_compat.py", "test_tensor_product.py", "test_linear.py"],
 }
 

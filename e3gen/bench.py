@@ -6,6 +6,8 @@ Cases (float32, as in the issue that defines them):
   b  FullyConnectedTensorProduct 16x0e+16x1o+16x2e (x) itself -> itself, 20,000 rows
   c  FullTensorProduct 0e+1o+2e+3o (x) itself, 100,000 rows
   d  spherical harmonics lmax 3 and 8 on 100,000 vectors (normalize=True)
+  m  whole models: MACE and NequIP forward+forces on e3gen vs real e3nn, in the client venvs named
+     by E3GEN_CLIENT_VENVS (e3gen/bench_models.py; skipped with one message without them)
   f  the convolution of case (a) on a graph (20,000 and 2,000 edges, 20 per receiver): e3gen's fused
      native op (gather, product, segment sum; no per-edge messages) against e3nn's product on
      x[sender] followed by index_add; with the peak memory each adds over its inputs
@@ -292,7 +294,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--repeats must be at least 1 (timed runs per measurement), got {args.repeats}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads} (leave it out for torch's choice)")
-    unknown_cases = sorted(set(args.cases) - set(workloads()))
+    unknown_cases = sorted(set(args.cases) - set(workloads()) - {"m"})  # m: whole models (e3gen/bench_models.py)
     if unknown_cases or not args.cases:
         parser.error(f"--cases {args.cases!r}: choose one or more of {''.join(sorted(workloads()))}, e.g. --cases ab")
 
@@ -342,6 +344,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows: List[Row] = []
     selected = workloads()
     for case in args.cases:
+        if case == "m":
+            from e3gen.bench_models import run as run_models
+
+            run_models(args.repeats, args.threads)
+            continue
         if case not in selected:
             print(f"unknown case {case!r}; choose from {''.join(selected)}", file=sys.stderr)
             return 2

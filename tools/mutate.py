@@ -109,6 +109,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
                                     "test_layer_bad_inputs.py"],
     "e3gen/o3": ["test_o3_equivariance.py", "test_e3nn_compat.py", "test_tensor_product.py", "test_linear.py",
                  "test_e3nn_api_o3.py", "test_e3nn_api_io_math.py", "test_layer_bad_inputs.py"],
+    "e3gen/o3/_e3nn_checkpoints.py": ["test_e3nn_checkpoints.py"],
     "e3gen/o3/_reduce.py": ["test_e3nn_api_io_math.py"],
     "e3gen/o3/_scriptable.py": ["test_deploy.py", "test_linear.py", "test_kernels.py"],
 }

@@ -39,6 +39,7 @@ import torch
 
 from e3gen.errors import ConnectionModeError, ForbiddenPathError, InputShapeError, InstructionIndexError, MissingWeightsError
 from e3gen.o3._coupling import coupling_product
+from e3gen.o3._e3nn_checkpoints import check_carried_wigner_3j
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.o3._irreps import Irrep, Irreps, split_to_common_multiplicities
 from e3gen.o3._wigner import wigner_3j
@@ -416,7 +417,12 @@ class TensorProduct(torch.nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # e3nn's state_dict also carries the constants of its compiled code (its float wigner_3j);
-        # they are derived data, and e3gen has the exact ones: drop them so e3nn checkpoints load.
+        # they are derived data, and e3gen has the exact ones: drop them so e3nn checkpoints load,
+        # after checking that their signs are e3gen's (e3nn < 0.5.0 differs on some triples).
+        check_carried_wigner_3j(
+            self._describe(), prefix, state_dict,
+            [(self.irreps_in1[i.i_in1].ir.l, self.irreps_in2[i.i_in2].ir.l, self.irreps_out[i.i_out].ir.l) for i in self.instructions],
+        )
         for key in [k for k in state_dict if k.startswith(prefix + "_compiled_main_")]:
             del state_dict[key]
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

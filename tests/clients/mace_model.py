@@ -54,6 +54,17 @@ def evaluate(model, inputs, periodic_input):
     return result
 
 
+def u_matrices_without_checkpoints(model, state):
+    """What the checkpoint's symmetric-contraction U matrices change: {"differ": names of the U buffers
+    this interpreter's wigner_3j builds differently from the checkpoint's, "energy": float64 energies of
+    the periodic inputs with every weight from the checkpoint but these U matrices left as built here}."""
+    own = {k: v.clone() for k, v in model.state_dict().items() if ".U_matrix_" in k}
+    differ = sorted(k for k, v in own.items() if not torch.allclose(v, state[k], atol=1e-12))
+    model.load_state_dict({**state, **own}, strict=True)
+    energy = evaluate(model, batch(periodic(), torch.float64), False)["energy"]
+    return {"differ": differ, "energy": energy}
+
+
 def main():
     args = parse_args()
     import e3nn
@@ -62,9 +73,11 @@ def main():
     model = build()
     if args.save:
         torch.save(model.state_dict(), args.state)
-    if args.load:
-        model.load_state_dict(torch.load(args.state, weights_only=True), strict=True)
     results = {"e3nn": e3nn.__version__}
+    if args.load:
+        state = torch.load(args.state, weights_only=True)
+        results["u_matrices_without_checkpoints"] = u_matrices_without_checkpoints(model, state)
+        model.load_state_dict(state, strict=True)
     for dtype in (torch.float64, torch.float32):
         m = model.to(dtype)
         for name, atoms_list in (("periodic", periodic()), ("molecular", molecular())):

@@ -81,6 +81,7 @@ def test_graphs_captured_for_deployment_hold_no_e3gen_op():
     x, attr, edge_index, edge_vec = _graph_inputs(conv, seed=3)
     edge_vec = edge_vec.detach()
     assert native_backend.use_native("auto", conv.tp._native_layout, (x, edge_vec), "test"), "eager calls run the native op"
+    assert native_backend.use_native_harmonics("auto", 2, edge_vec, "test"), "eager harmonics run the native op"
     exported = torch.export.export(conv, (x, attr, edge_index, edge_vec), strict=False)
     assert not _e3gen_ops(exported.graph)
     torch.testing.assert_close(exported.module()(x, attr, edge_index, edge_vec), conv(x, attr, edge_index, edge_vec),

@@ -112,6 +112,8 @@ def use_native_harmonics(strategy: str, lmax: int, x: torch.Tensor, owner: str) 
     """Whether `owner` (a SphericalHarmonics layer) runs this call on the native harmonics."""
     if strategy not in ("auto", "native"):
         return False
+    if strategy == "auto" and capturing_for_export((x,)):  # the graph runs elsewhere: Torch ops only
+        return False
     reason = _why_not_tensors((x,))
     if reason is not None:
         if strategy == "native":

@@ -150,10 +150,18 @@ def test_torch_compile_fullgraph_and_export_use_the_native_op():
 
 
 @needs_toolchain
-def test_auto_runs_the_native_op_on_cpu():
+def test_auto_runs_the_native_op_on_cpu_but_exports_torch_ops():
+    """'auto' on CPU calls the native op (seen in a real-tensor trace of a call); a graph captured for
+    deployment (torch.export) holds only Torch ops, so it runs where e3gen is not installed."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
     auto = o3.SphericalHarmonics([0, 1], True)
-    exported = torch.export.export(auto, (torch.randn(2, 3),))
-    assert any("e3gen.spherical_harmonics" in str(node.target) for node in exported.graph.nodes)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    called = make_fx(auto, tracing_mode="real")(x)
+    assert any("e3gen" in str(node.target) and "spherical_harmonics" in str(node.target) for node in called.graph.nodes)
+    exported = torch.export.export(auto, (x,))
+    assert not any("e3gen" in str(node.target) for node in exported.graph.nodes)
+    _close(exported.module()(x), auto(x))
 
 
 @needs_toolchain

@@ -185,13 +185,18 @@ def _graph_inputs(module, edges: int):
 
 
 def _peak_bytes(run: Callable) -> int:
-    """Resident memory a call adds at its peak (a forked child runs it once; Linux only)."""
+    """Resident memory a call adds at its peak (a forked child runs it once, on one thread; Linux only).
+
+    One thread: a forked child inherits the parent's OpenMP thread pool as a lock with no threads
+    behind it, so the first parallel region in the child waits forever (with --threads 2 the (f)
+    rows hung). At one thread torch runs parallel_for inline and never touches the pool."""
     import resource
 
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read)
+        torch.set_num_threads(1)
         with open("/proc/self/statm") as f:
             before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         run()

@@ -142,6 +142,15 @@ def test_gate_matches_e3nn(e3nn_nn, args):
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.parametrize("args", GATE_CASES)
+def test_gate_with_leading_batch_dims_matches_e3nn(e3nn_nn, args):
+    """Features [..., dim] with two leading dims (e3nn's layers act on the last one): the parts
+    that sorting splits into several runs (scalars and gates interleaved) are joined along it."""
+    ours, theirs = nn.Gate(*args), e3nn_nn.Gate(*args)
+    x = random_tensor(2, 3, ours.irreps_in.dim, seed=1)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("options", [{}, {"bias": True}, {"bias": True, "epsilon": 0.3}])
 def test_norm_activation_matches_e3nn(e3nn_nn, options):
     irreps_in = o3.Irreps("2x0e + 2x1o + 0o + 3x2e + 3o")  # e3nn needs Irreps, not a string, when bias=True

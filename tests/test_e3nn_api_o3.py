@@ -113,6 +113,25 @@ def test_s2_grids_match_e3nn(lmax, res, normalization):
     torch.testing.assert_close(back(ours(x)), x, **TOL)
 
 
+def test_grid_sizes_completed_from_any_given_subset_match_e3nn():
+    """(lmax, res_beta, res_alpha) with any of them None: the missing ones follow e3nn's rule, as ints."""
+    from e3nn.o3._s2grid import _complete_lmax_res as theirs
+
+    from e3gen.o3._s2grid import _complete_lmax_res as ours
+
+    for lmax in (None, 0, 1, 4, 7):
+        for res_beta in (None, 2, 5, 8, 11):
+            for res_alpha in (None, 1, 4, 7, 12):
+                try:
+                    expected = theirs(lmax, res_beta, res_alpha)
+                except Exception as error:  # e3nn refuses all-None (and only that) with a ValueError
+                    with pytest.raises(type(error)):
+                        ours(lmax, res_beta, res_alpha)
+                    continue
+                got = ours(lmax, res_beta, res_alpha)
+                assert got == expected and all(type(v) is int for v in got), ((lmax, res_beta, res_alpha), got, expected)
+
+
 def test_s2_grid_helpers_match_e3nn():
     for a, b in zip(o3.s2_grid(6, 7), e3nn_o3.s2_grid(6, 7)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -170,6 +170,20 @@ def test_norm_activation_without_normalize():
     torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-12)
 
 
+def test_norm_activation_without_normalize_has_finite_gradients_at_zero_vectors():
+    """normalize=False: f(|x|) x is smooth at x = 0 (its gradient there is f(0) I), so a zero vector
+    (an atom with no neighbours, say) must give finite gradients, not NaN from sqrt'(0)."""
+    layer = nn.NormActivation("2x1o + 0e", torch.tanh, normalize=False).double()
+    x = random_tensor(3, 7, seed=2)
+    x[0, :3] = 0.0
+    x[1] = 0.0
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(layer(x).pow(2).sum() + layer(x).sum(), x)
+    assert torch.isfinite(grad).all(), grad
+    # at a zero l=1 vector the gradient of sum(f(|x|) x) is f(0) (1, 1, 1) = (0, 0, 0) for tanh
+    assert grad[1, :6].abs().max() == 0
+
+
 @pytest.mark.parametrize(
     "hs, act, options",
     [

@@ -32,3 +32,23 @@ def e3nn_nonzero_coupling_terms(lmax: int) -> int:
 
     e3nn_o3 = pytest.importorskip("e3nn.o3", reason="e3nn 0.6.0 is the oracle: pip install e3nn==0.6.0")
     return sum(int((e3nn_o3.wigner_3j(*t, dtype=torch.float64).abs() > 1e-9).sum()) for t in triangle_triples(lmax))
+
+
+def native_toolchain_problem():
+    """Why e3gen's native kernels cannot be compiled here (no compiler, say), or None."""
+    from e3gen.native import build
+
+    try:
+        build.check_toolchain()
+    except build.NativeUnavailable as error:
+        return str(error)
+    return None
+
+
+def needs_native_toolchain(test):
+    """Skip where no compiler exists (only the planner and the fallback can be tested there); CI has
+    one, and under E3GEN_REQUIRE_ORACLES a skip fails the run."""
+    import pytest
+
+    problem = native_toolchain_problem()
+    return pytest.mark.skipif(problem is not None, reason=f"native kernels: {problem}")(test)

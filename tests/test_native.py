@@ -16,22 +16,15 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import native_toolchain_problem, needs_native_toolchain
+
 from e3gen import nn, o3
 from e3gen.native import backend, build, ops
 
 TOL = dict(rtol=0, atol=1e-12)
 
 
-def _toolchain_problem():
-    try:
-        build.check_toolchain()
-    except build.NativeUnavailable as error:
-        return str(error)
-    return None
-
-
-# Where no compiler exists, only the planner and the fallback can be tested.
-needs_toolchain = pytest.mark.skipif(_toolchain_problem() is not None, reason=f"native kernels: {_toolchain_problem()}")
+needs_toolchain = needs_native_toolchain
 
 
 def _products(irreps_in, irreps_sh):
@@ -386,7 +379,7 @@ def test_a_layer_loads_its_native_library_when_built_not_when_called(monkeypatch
         for strategy in ("auto", "native"):
             tp = o3.channelwise_tensor_product("2x0e+2x1o", "0e+1o", lmax=2, strategy=strategy)
             assert calls == [tp._native_layout.lmax]  # once, at construction (remembered for later layers)
-            if _toolchain_problem() is None:
+            if native_toolchain_problem() is None:
                 x, y, w = _inputs(tp, 3, seed=1, requires_grad=False)
                 tp(x, y, w)
                 assert calls == [tp._native_layout.lmax]

@@ -16,6 +16,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import needs_native_toolchain
+
 from e3gen import o3
 from e3gen.native import backend, build
 from e3gen.native import harmonics as native
@@ -23,16 +25,7 @@ from e3gen.native import harmonics as native
 NORMALIZATIONS = ("integral", "component", "norm")
 
 
-def _toolchain_problem():
-    try:
-        build.check_toolchain()
-    except build.NativeUnavailable as error:
-        return str(error)
-    return None
-
-
-# Where no compiler exists, only the planner and the fallback can be tested (CI has one: no skip there).
-needs_toolchain = pytest.mark.skipif(_toolchain_problem() is not None, reason=f"native kernels: {_toolchain_problem()}")
+needs_toolchain = needs_native_toolchain
 
 
 def _close(actual, expected, rtol=1e-12):

@@ -47,16 +47,22 @@ def _why_not_tensors(tensors: Sequence[torch.Tensor]) -> Optional[str]:
     return None
 
 
+def _remembered(verdicts: dict, lmax: int, load, instead: str) -> Optional[NativeUnavailable]:
+    """verdicts[lmax]: None once `load(lmax)` succeeded, else the NativeUnavailable it raised, said
+    once (with what runs `instead`) and then remembered, so a missing compiler costs one message."""
+    if lmax not in verdicts:
+        try:
+            load(lmax)
+            verdicts[lmax] = None
+        except NativeUnavailable as error:
+            verdicts[lmax] = error
+            print(f"e3gen: {error}; using the {instead} instead.", file=sys.stderr, flush=True)
+    return verdicts[lmax]
+
+
 def available(lmax: int) -> Optional[NativeUnavailable]:
     """None when the native library for lmax loads (compiling it if needed), else why not."""
-    if lmax not in _unavailable:
-        try:
-            load_library(lmax)
-            _unavailable[lmax] = None
-        except NativeUnavailable as error:
-            _unavailable[lmax] = error
-            print(f"e3gen: {error}; using the Torch kernels instead.", file=sys.stderr, flush=True)
-    return _unavailable[lmax]
+    return _remembered(_unavailable, lmax, lambda l: load_library(l), "Torch kernels")  # looked up per call (tests patch it)
 
 
 def prepare(strategy: str, layout: Optional[ChannelwiseLayout]) -> None:
@@ -98,14 +104,7 @@ def available_harmonics(lmax: int) -> Optional[NativeUnavailable]:
     """None when the native spherical-harmonics library for lmax loads (compiling it if needed), else why not."""
     from e3gen.native.harmonics import load_harmonics_library
 
-    if lmax not in _harmonics_unavailable:
-        try:
-            load_harmonics_library(lmax)
-            _harmonics_unavailable[lmax] = None
-        except NativeUnavailable as error:
-            _harmonics_unavailable[lmax] = error
-            print(f"e3gen: {error}; using the Torch spherical harmonics instead.", file=sys.stderr, flush=True)
-    return _harmonics_unavailable[lmax]
+    return _remembered(_harmonics_unavailable, lmax, load_harmonics_library, "Torch spherical harmonics")
 
 
 def use_native_harmonics(strategy: str, lmax: int, x: torch.Tensor, owner: str) -> bool:

@@ -467,3 +467,12 @@ def test_info_exits_nonzero_when_the_shipped_build_fails(tmp_path, monkeypatch, 
     _shipped_without_manifest(tmp_path, monkeypatch)
     assert cli_main(["info"]) == 1
     assert "no manifest.json" in capsys.readouterr().out
+
+
+def test_install_build_creates_a_root_whose_parents_do_not_exist_yet(tmp_path):
+    """`store.install_build` into a fresh cache path (E3GEN_CACHE_DIR=/new/deep/folder, say) makes
+    the missing folders, private, and installs the files there."""
+    root = tmp_path / "not" / "yet" / "there"
+    path = store.install_build(root, 2, {"manifest.json": b"{}", "tables.py": b"X = 1\n"})
+    assert path == root / "lmax2" and (path / "tables.py").read_bytes() == b"X = 1\n"
+    assert not (root.stat().st_mode & 0o022), oct(root.stat().st_mode)

@@ -236,3 +236,13 @@ def test_io_tensors_survive_deepcopy_and_pickle():
     for value in (io.CartesianTensor("ij=ji"), io.SphericalTensor(2, -1, 1)):
         for clone in (copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
             assert type(clone) is type(value) and clone == value and vars(clone) == vars(value)
+
+
+def test_perm_compose_refuses_a_non_permutation_on_either_side_as_e3nn_does():
+    from e3gen.math import perm
+
+    for p, q in (((0, 0), (0, 1)), ((0, 1), (1, 1)), ((0, 2), (1, 0)), ((0, 1), (0, 1, 2))):
+        with pytest.raises(AssertionError):
+            e3nn.math.perm.compose(p, q)
+        with pytest.raises(AssertionError):
+            perm.compose(p, q)

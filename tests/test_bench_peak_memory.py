@@ -29,3 +29,40 @@ def test_peak_memory_probe_returns_after_the_parent_ran_parallel_regions():
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("peak "), result.stdout
+
+
+# Property: the probe counts memory the call allocates even when the parent's allocator holds
+# enough freed memory to serve it (tcmalloc keeps freed pages resident; glibc keeps small ones):
+# a 64 MB tensor made and filled in the call adds at least 60 MB, after the parent made and freed
+# a larger one. Run under each allocator present (glibc always; tcmalloc when the library exists).
+CACHED = textwrap.dedent("""
+    import torch
+    from e3gen import bench
+    torch.set_num_threads(1)
+    big = torch.ones(64 * 2**20 // 4 * 2)  # 128 MB, touched, then freed: cached by a caching allocator
+    del big
+    peak = bench._peak_bytes(lambda: torch.ones(64 * 2**20 // 4).sum().item())
+    print("peak", peak)
+""")
+
+
+def _allocators():
+    import ctypes.util
+    import glob
+
+    found = [("glibc", {})]
+    libraries = sorted(glob.glob("/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4") + glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4"))
+    if libraries:
+        found.append(("tcmalloc", {"LD_PRELOAD": libraries[0]}))
+    return found
+
+
+def test_peak_memory_probe_counts_a_call_served_from_the_allocator_cache():
+    import os
+
+    for name, extra in _allocators():
+        env = {**os.environ, **extra}
+        result = subprocess.run([sys.executable, "-c", CACHED], capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 0, (name, result.stderr[-3000:])
+        peak = int(result.stdout.split()[1])
+        assert peak >= 60 * 2**20, f"{name}: the probe saw {peak / 2**20:.1f} MB for a 64 MB tensor"

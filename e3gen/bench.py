@@ -17,7 +17,9 @@ against eager e3nn; cases a, d and f, the others have no native kernels yet).
 
 Case (d) also times sphericart (the C++ spherical-harmonics library, `sphericart.torch`, lmax and
 normalize=True alike, its own real basis) in the eager and native rows when it is installed
-(`pip install --no-deps sphericart-torch sphericart`): an optional column "sphericart ms".
+(`pip install --no-deps sphericart-torch sphericart`): an optional column "sphericart ms", timed
+interleaved with e3gen alone (not in the rotation with e3nn, whose intermediates evict the input
+from cache for whichever library runs next).
 
 For each: forward and forward+backward (gradients for every input and the weights), eager and
 torch.compile'd (e3nn compiled too, so the comparison is like for like), median of repeated runs.
@@ -32,6 +34,7 @@ LD_PRELOAD=libtcmalloc_minimal.so.4 to measure both libraries without that cost.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -62,7 +65,8 @@ class Row:
     e3gen: float
     compile_seconds: Dict[str, float] = field(default_factory=dict)
     peak_bytes: Dict[str, int] = field(default_factory=dict)
-    others: Dict[str, float] = field(default_factory=dict)  # optional comparisons: library -> seconds
+    # optional comparisons, each timed interleaved with e3gen alone: library -> (its seconds, e3gen's seconds)
+    others: Dict[str, Tuple[float, float]] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -145,9 +149,15 @@ def _forward_backward(module, inputs):
 
 
 def _median_interleaved(runs: Dict[str, Callable], repeats: int) -> Dict[str, float]:
+    """Median seconds per run, the runs interleaved, each repeat in the next of their orders (every
+    permutation in turn): what ran just before meets a library's call in another memory state (glibc
+    hands back trimmed pages that fault again, or reuses a freed block; caches hold the other's data),
+    and with one fixed order that cost always fell on the same library."""
+    orders = list(itertools.permutations(runs))
     times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
+    for repeat in range(repeats):
+        for name in orders[repeat % len(orders)]:
+            run = runs[name]
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
@@ -270,10 +280,15 @@ def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row
             run()  # warm-up; for torch.compile, this is the compilation
             compile_seconds[lib] = time.perf_counter() - start
             runs[lib] = run
-        medians = _median_interleaved(runs, repeats)
+        medians = _median_interleaved({lib: runs[lib] for lib in ("e3nn", "e3gen")}, repeats)
+        # Another library is timed in its own pairing with e3gen: in a three-way rotation the one that
+        # follows e3nn (whose many intermediates evict the input from cache) is always slower.
+        others = {}
+        for lib in runs.keys() - {"e3nn", "e3gen"}:
+            pair = _median_interleaved({"e3gen": runs["e3gen"], lib: runs[lib]}, repeats)
+            others[lib] = (pair[lib], pair["e3gen"])
         rows.append(Row(workload.name, workload.size, pass_name, backend, medians["e3nn"], medians["e3gen"],
-                        compile_seconds if backend == "compiled" else {},
-                        others={lib: t for lib, t in medians.items() if lib not in ("e3nn", "e3gen")}))
+                        compile_seconds if backend == "compiled" else {}, others=others))
     return rows
 
 
@@ -284,8 +299,8 @@ def format_rows(rows: List[Row]) -> str:
         compile_text = f"{r.compile_seconds['e3nn']:.1f} / {r.compile_seconds['e3gen']:.1f}" if r.compile_seconds else ""
         if r.peak_bytes:
             compile_text = f"peak MB {r.peak_bytes['e3nn'] / 2**20:.0f} / {r.peak_bytes['e3gen'] / 2**20:.0f}"
-        for lib, seconds in r.others.items():
-            compile_text += f"{lib} ms {1e3 * seconds:.1f} (e3gen/{lib} {r.e3gen / seconds:.2f})"
+        for lib, (seconds, e3gen_seconds) in r.others.items():
+            compile_text += f"{lib} ms {1e3 * seconds:.2f} vs e3gen {1e3 * e3gen_seconds:.2f} (e3gen/{lib} {e3gen_seconds / seconds:.2f})"
         lines.append(
             f"{r.case:<24} {r.size:>7} {r.pass_:<8} {r.backend:<9} {1e3 * r.e3nn:>9.1f} {1e3 * r.e3gen:>9.1f} "
             f"{r.ratio:>10.2f}  {compile_text}"

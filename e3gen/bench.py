@@ -67,6 +67,8 @@ class Row:
     peak_bytes: Dict[str, int] = field(default_factory=dict)
     # optional comparisons, each timed interleaved with e3gen alone: library -> (its seconds, e3gen's seconds)
     others: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    bound: Optional[float] = None  # seconds to move the bytes it must at the measured bandwidth (case a)
+    bandwidth: Optional[float] = None  # bytes per second that bound assumes
 
     @property
     def ratio(self) -> float:
@@ -299,6 +301,9 @@ def format_rows(rows: List[Row]) -> str:
         compile_text = f"{r.compile_seconds['e3nn']:.1f} / {r.compile_seconds['e3gen']:.1f}" if r.compile_seconds else ""
         if r.peak_bytes:
             compile_text = f"peak MB {r.peak_bytes['e3nn'] / 2**20:.0f} / {r.peak_bytes['e3gen'] / 2**20:.0f}"
+        if r.bound is not None:
+            compile_text += (f"bound {1e3 * r.bound:.1f} ms at {r.bandwidth / 1e9:.0f} GB/s "
+                             f"(e3gen/bound {r.e3gen / r.bound:.1f})")
         for lib, (seconds, e3gen_seconds) in r.others.items():
             compile_text += f"{lib} ms {1e3 * seconds:.2f} vs e3gen {1e3 * e3gen_seconds:.2f} (e3gen/{lib} {e3gen_seconds / seconds:.2f})"
         lines.append(
@@ -397,11 +402,27 @@ def main(argv: Optional[List[str]] = None) -> int:
                 rows.extend(new)
                 for line in format_rows(new).splitlines()[2:]:
                     print(line, flush=True)
+    _add_bounds(rows, selected, args.bandwidth)
     print()
     print(format_rows(rows))
     if args.plot is not None:
         _plot(args.plot, rows, selected, args.bandwidth)
     return 0
+
+
+def _add_bounds(rows: List[Row], selected: Dict[str, List[Workload]], bandwidth_gbs: Optional[float]) -> None:
+    """Each case (a) row's bandwidth bound: the bytes it must move (`plots.traffic_bytes`) at the
+    bandwidth of a large copy measured now, with this run's threads (or --bandwidth)."""
+    from e3gen.plots import measure_bandwidth, traffic_bytes
+
+    wanted = [r for r in rows if r.case.startswith("a ")]
+    if not wanted:
+        return
+    bandwidth = 1e9 * bandwidth_gbs if bandwidth_gbs else measure_bandwidth()
+    by_name = {(w.name, w.size): w for cases in selected.values() for w in cases}
+    for r in wanted:
+        r.bound = traffic_bytes(by_name[r.case, r.size], r.pass_) / bandwidth
+        r.bandwidth = bandwidth
 
 
 def _plot(path: str, rows: List[Row], selected: Dict[str, List[Workload]], bandwidth_gbs: Optional[float]) -> None:

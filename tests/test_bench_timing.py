@@ -26,3 +26,10 @@ def test_a_comparison_library_is_reported_against_e3gen_time_of_its_own_pairing(
     text = bench.format_rows([row])
     assert "sphericart ms 0.60 vs e3gen 0.30 (e3gen/sphericart 0.50)" in text, text
     assert "0.30" in text.splitlines()[-1]  # the e3nn pairing's 1.5 ms is not used for the sphericart ratio
+
+
+def test_a_row_with_a_bound_prints_it_and_e3gen_time_over_it():
+    row = bench.Row("a conv uvu lmax3", 20_000, "fwd", "native", 0.24, 0.09)
+    row.bound, row.bandwidth = 0.015, 30e9
+    assert "bound 15.0 ms at 30 GB/s (e3gen/bound 6.0)" in bench.format_rows([row])
+    assert "bound" not in bench.format_rows([bench.Row("b fully connected 16x", 20_000, "fwd", "eager", 0.7, 0.2)])

@@ -8,7 +8,8 @@ Cases (float32, as in the issue that defines them):
   d  spherical harmonics lmax 3 and 8 on 100,000 vectors (normalize=True)
   m  whole models: MACE and NequIP forward+forces on e3gen vs real e3nn, in the client venvs named
      by E3GEN_CLIENT_VENVS (e3gen/bench_models.py; skipped with one message without them)
-  f  the convolution of case (a) on a graph (20,000 and 2,000 edges, 20 per receiver): e3gen's fused
+  f  the convolution of case (a) on a graph (100,000, 20,000 and 2,000 edges, 20 per receiver;
+     issue 8 asks for the peak memory at 100,000): e3gen's fused
      native op (gather, product, segment sum; no per-edge messages) against e3nn's product on
      x[sender] followed by index_add; with the peak memory each adds over its inputs
 
@@ -124,7 +125,7 @@ def workloads() -> Dict[str, List[Workload]]:
                        lambda o3: o3.FullyConnectedTensorProduct("16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e", "16x0e+16x1o+16x2e"),
                        _tp_inputs)],
         "c": [Workload("c full 0e+1o+2e+3o", 100_000, lambda o3: o3.FullTensorProduct("0e+1o+2e+3o", "0e+1o+2e+3o"), _tp_inputs)],
-        "f": [Workload("f fused conv lmax3", n, lambda o3: None, lambda module, n: ()) for n in (20_000, 2_000)],
+        "f": [Workload("f fused conv lmax3", n, lambda o3: None, lambda module, n: ()) for n in (100_000, 20_000, 2_000)],
         "d": [Workload(f"d harmonics lmax{l}", 100_000, (lambda l: lambda o3: _SphericalHarmonics(o3, l))(l),
                        lambda module, n: (torch.randn(n, 3),)) for l in (3, 8)],
     }

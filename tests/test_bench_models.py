@@ -2,7 +2,7 @@
 
 Properties: 'm' is an accepted case beside the others (an unknown letter is still refused); without
 the client venvs the case prints one message and the bench exits 0; with them, every model and
-dtype runs the worker once per side, in the right venv, with the switch only on the e3gen side,
+dtype runs the worker twice per side (e3nn, e3gen, e3gen, e3nn), in the right venv, with the switch only on the e3gen side,
 `python -P` (so the worker's folder, e3gen/ with its own `math`, never shadows the standard
 library), the requested repeats and thread count, and the table reports each side's numbers. The
 worker is replaced by a stub that writes a fixed result: no timing is asserted.
@@ -57,7 +57,9 @@ def test_case_m_runs_each_model_dtype_and_side_with_its_venv_switch_and_argument
 
     monkeypatch.setattr(bench_models.subprocess, "run", fake_run)
     assert bench_models.run(repeats=4, threads=1) == 0
-    assert len(calls) == 2 * 2 * 2
+    assert len(calls) == 2 * 2 * 4
+    sides = ["e3gen" if "e3gen-clients" in command[0] else "e3nn" for command, _ in calls]
+    assert sides == ["e3nn", "e3gen", "e3gen", "e3nn"] * 4
     for command, env in calls:
         python, flag, worker, model, dtype, repeats, _ = command
         venv = Path(python).parents[1].name

@@ -47,8 +47,10 @@ def tensor_product_scatter(tp: TensorProduct, x: torch.Tensor, edge_attr: torch.
     >>> x, edge_attr = torch.randn(3, 10), torch.randn(5, 4)
     >>> weight = torch.randn(5, tp.weight_numel)
     >>> sender, receiver = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 0, 2, 2])
+    >>> tp.irreps_out, tp.irreps_out.dim
+    (4x0e+2x0e+4x1o+2x1o+2x1e+2x2e, 40)
     >>> tensor_product_scatter(tp, x, edge_attr, weight, sender, receiver).shape
-    torch.Size([3, 20])
+    torch.Size([3, 40])
     """
     _check(tp, x, edge_attr, weight, sender, receiver)
     return _sum_over_edges(tp, x, edge_attr, weight, sender, receiver)

@@ -193,3 +193,13 @@ def test_install_puts_the_hook_finder_right_after_the_e3nn_finder_and_uninstall_
     assert kinds[:2] == [e3gen.compat.E3nnFinder, _post_import.PostImportFinder] and kinds.count(_post_import.PostImportFinder) == 1
     e3gen.compat.uninstall()
     assert not any(isinstance(f, (e3gen.compat.E3nnFinder, _post_import.PostImportFinder)) for f in sys.meta_path)
+
+
+def test_doctor_says_whether_the_client_hooks_are_on(monkeypatch):
+    from e3gen.compat import doctor
+
+    monkeypatch.setattr(doctor, "probe", lambda switch: "e3nn (probe skipped)")
+    monkeypatch.delenv("E3GEN_FUSE_CLIENTS", raising=False)
+    assert doctor.report()[-1] == "client hooks (E3GEN_FUSE_CLIENTS=0 turns them off): on, for nequip.nn._tp_scatter_base"
+    monkeypatch.setenv("E3GEN_FUSE_CLIENTS", "0")
+    assert doctor.report()[-1].startswith("client hooks (E3GEN_FUSE_CLIENTS=0 turns them off): off")

@@ -61,7 +61,7 @@ def _sum_over_edges(tp: TensorProduct, x: torch.Tensor, edge_attr: torch.Tensor,
     """tensor_product_scatter without its input checks (for layers that checked their own inputs)."""
     weights = tp.weight if weight is None else weight
     if native_backend.use_native(tp.strategy, tp._native_layout, (x, edge_attr, weights), _describe(tp)):
-        # the op reads one weight row per edge: shared weights are broadcast (a view, no copy)
+        # the op reads one weight row per edge: shared weights are repeated for it (E x weight_numel)
         per_edge = weights if weights.dim() == 2 else weights.expand(edge_attr.shape[0], -1)
         return native_ops.convolution(tp._native_key, x, edge_attr, per_edge, sender, receiver)
     messages = tp(x.index_select(0, sender), edge_attr, weight)  # [E, irreps_out.dim]

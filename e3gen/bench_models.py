@@ -6,8 +6,9 @@ edges. The client packages pin their own e3nn, so each side runs in its own venv
 .ci/clients.sh, folder named by E3GEN_CLIENT_VENVS): mace-ref (e3nn 0.4.4) or nequip-ref (e3nn 0.6.0)
 for e3nn, e3gen-clients with the switch for e3gen. Each run is a subprocess of
 e3gen/_bench_models_worker.py, one after the other (not interleaved as in the other cases), and
-reports the median time and the split per module (TensorProduct, Linear, FullyConnectedNet,
-SphericalHarmonics, MACE's SymmetricContraction, other), forward and backward together.
+reports the median time and the split per module (NequIP's TensorProductScatter, TensorProduct,
+Linear, FullyConnectedNet, SphericalHarmonics, MACE's SymmetricContraction, other), forward and
+backward together.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Dict, List, Optional
 WORKER = Path(__file__).resolve().parent / "_bench_models_worker.py"
 MODELS = {"mace": "mace-ref", "nequip": "nequip-ref"}
 DTYPES = ("float32", "float64")
-SHORT = {"TensorProduct": "TP", "Linear": "Lin", "FullyConnectedNet": "FCN", "SphericalHarmonics": "SH",
+SHORT = {"TensorProductScatter": "TPS", "TensorProduct": "TP", "Linear": "Lin", "FullyConnectedNet": "FCN", "SphericalHarmonics": "SH",
          "SymmetricContraction": "SymC", "other": "other"}
-E3NN_OWNED = ("TensorProduct", "Linear", "FullyConnectedNet", "SphericalHarmonics")
+# (NequIP's TensorProductScatter counts as e3nn's: its time is e3nn's product, and the scatter that
+# e3gen's fused convolution takes over)
+E3NN_OWNED = ("TensorProductScatter", "TensorProduct", "Linear", "FullyConnectedNet", "SphericalHarmonics")
 
 
 def venvs_folder() -> Optional[Path]:

@@ -13,8 +13,10 @@ NequIP NequIPGNNModel l_max 2, 3 layers, 16 features, r_max 4.5. Inputs: two rat
 The split: forward hooks open a torch.profiler record_function scope per module of the categories
 below (the outermost one wins); each backward op is charged to the scope of the forward op that
 made it (autograd's sequence numbers), so every category holds its forward and backward time.
-Uncategorised time (MACE's and NequIP's own code, scatter, radial bases, autograd overhead) is
-"other".
+NequIP's TensorProductScatter (its product on gathered rows plus the scatter; on e3gen with the
+switch, the fused native convolution) is one category, so the product inside it is counted there.
+Uncategorised time (MACE's and NequIP's own code, MACE's scatter, radial bases, autograd overhead)
+is "other".
 """
 
 import json
@@ -26,7 +28,7 @@ import ase.build
 import numpy as np
 import torch
 
-CATEGORIES = ("TensorProduct", "Linear", "FullyConnectedNet", "SphericalHarmonics", "SymmetricContraction")
+CATEGORIES = ("TensorProductScatter", "TensorProduct", "Linear", "FullyConnectedNet", "SphericalHarmonics", "SymmetricContraction")
 
 
 def structures():

@@ -14,6 +14,11 @@ package in ``e3gen/compat/e3nn/``; every ``e3nn.x.y`` below it is then found by 
 machinery inside that folder, so the modules really are named ``e3nn...``. A real e3nn installed
 beside e3gen is never imported while the switch is on: the finder comes before site-packages.
 
+Beside it, a second finder (`e3gen.compat._post_import`) hands a few client modules to e3gen right
+after they are imported, to run their e3nn-shaped hot spots on e3gen's fused ops: NequIP's
+``TensorProductScatter.forward`` becomes `e3gen.nn.tensor_product_scatter` (the fused native
+convolution). Same numbers, same classes and state_dicts; ``E3GEN_FUSE_CLIENTS=0`` turns it off.
+
 This module imports nothing heavy (no torch): the start-up hook imports it in every interpreter
 that has the variable set, and the e3nn tree loads e3gen's layers only when it is itself imported.
 """
@@ -25,6 +30,8 @@ import importlib.machinery
 import os
 import sys
 from typing import Optional
+
+from e3gen.compat._post_import import OPT_OUT_VARIABLE, PostImportFinder
 
 ENVIRONMENT_VARIABLE = "E3GEN_AS_E3NN"
 E3NN_API_VERSION = "0.6.0"  # the e3nn release whose API the compat tree follows
@@ -81,11 +88,13 @@ def install() -> None:
         )
     if _our_finder() is None:
         sys.meta_path.insert(0, E3nnFinder())
+    if not any(isinstance(f, PostImportFinder) for f in sys.meta_path):  # right after it, before site-packages
+        sys.meta_path.insert(sys.meta_path.index(_our_finder()) + 1, PostImportFinder())
 
 
 def uninstall() -> None:
     """Undo `install()` for later imports (modules already imported stay as they are)."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, E3nnFinder)]
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, (E3nnFinder, PostImportFinder))]
 
 
 def _startup() -> None:
@@ -97,4 +106,4 @@ def _startup() -> None:
         print(f"e3gen: {ENVIRONMENT_VARIABLE} is set but the switch failed: {error}", file=sys.stderr)
 
 
-__all__ = ["ENVIRONMENT_VARIABLE", "E3NN_API_VERSION", "AlreadyImportedError", "install", "uninstall", "is_active", "requested"]
+__all__ = ["ENVIRONMENT_VARIABLE", "OPT_OUT_VARIABLE", "E3NN_API_VERSION", "AlreadyImportedError", "install", "uninstall", "is_active", "requested"]

@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from e3gen.compat import ENVIRONMENT_VARIABLE, requested
+from e3gen.compat._post_import import HOOKS, OPT_OUT_VARIABLE, hooks_enabled
 
 HOOK = "e3gen_as_e3nn.pth"
 _PROBE = "import json, e3nn; print(json.dumps([e3nn.__version__, e3nn.__file__, bool(getattr(e3nn, '__e3gen__', False))]))"
@@ -68,6 +69,8 @@ def report() -> List[str]:
         f"a fresh `{os.path.basename(sys.executable)}` imports now: {probe(None)}",
         f"  with {ENVIRONMENT_VARIABLE}=1: {probe(True)}",
         f"  without it: {probe(False)}",
+        f"client hooks ({OPT_OUT_VARIABLE}=0 turns them off): {'on' if hooks_enabled() else 'off'}, for "
+        + ", ".join(sorted(HOOKS)),
     ]
     return lines
 

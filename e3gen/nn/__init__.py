@@ -5,6 +5,8 @@
 * `FullyConnectedNet`: e3nn's normalised MLP (radial networks).
 * `BatchNorm`: batch / instance normalisation of irreps features.
 * `radius_graph`, `edge_vectors`: neighbour lists with periodic boundary conditions.
+* `tensor_product_scatter`: the sum over edges into each node of a TensorProduct of sender features
+  and edge inputs (the fused native convolution where it applies).
 * `S2Activation`, `SO3Activation`: pointwise nonlinearities on signals over the sphere / SO(3).
 * `Extract`, `ExtractIr`, `Dropout`, `Identity`: e3nn's small utilities.
 
@@ -23,6 +25,7 @@ from e3gen.nn._graph import edge_vectors, radius_graph
 from e3gen.nn._identity import Identity
 from e3gen.nn._normact import NormActivation
 from e3gen.nn._s2act import S2Activation, SO3Activation
+from e3gen.nn._tensor_product_scatter import tensor_product_scatter
 
 __all__ = [
     "Activation",
@@ -39,4 +42,5 @@ __all__ = [
     "SO3Activation",
     "edge_vectors",
     "radius_graph",
+    "tensor_product_scatter",
 ]

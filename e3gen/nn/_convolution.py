@@ -43,9 +43,8 @@ from typing import Callable, Sequence, Union
 import torch
 
 from e3gen.math import BesselBasis, PolynomialCutoff
-from e3gen.native import backend as native_backend
-from e3gen.native import ops as native_ops
 from e3gen.nn._fc import FullyConnectedNet
+from e3gen.nn._tensor_product_scatter import _sum_over_edges
 from e3gen.o3 import FullyConnectedTensorProduct, Irreps, Linear, SphericalHarmonics, channelwise_tensor_product
 from e3gen.o3._input_checks import check_float_tensors, check_same_dtype_and_device
 from e3gen.runtime.tracing import capturing
@@ -163,23 +162,13 @@ class Convolution(torch.nn.Module):
         radial = self.radial_basis(length) * self.cutoff(length)[:, None]  # [E, num_basis]
         weight = self.radial(radial)  # [E, tp.weight_numel]
         edge_sh = self.sh(edge_vec)  # [E, irreps_sh.dim]
-        use_native = False
-        if not torch.jit.is_scripting():
-            use_native = native_backend.use_native(self.tp.strategy, self.tp._native_layout, (h, edge_sh, weight), self._name)
-        if use_native:
-            aggregated = self._native_aggregate(h, edge_sh, weight, sender, receiver)
-        else:
+        if torch.jit.is_scripting():  # the scripted twin: Torch kernels only (tensor_product_scatter's Torch path)
             messages = self.tp(h.index_select(0, sender), edge_sh, weight)  # [E, mid]
-            messages = messages * self._message_scale
-            # index_add (not scatter_add_ on a view): out-of-place, differentiable twice, compiles
             aggregated = messages.new_zeros(node_features.shape[0], self._mid_dim).index_add(0, receiver, messages)
-        return self.linear_2(aggregated) + self_connection
-
-    @torch.jit.unused
-    def _native_aggregate(self, h: torch.Tensor, edge_sh: torch.Tensor, weight: torch.Tensor, sender: torch.Tensor,
-                          receiver: torch.Tensor) -> torch.Tensor:
-        """Gather, product and sum over receivers in one op: the [E, mid] messages never exist."""
-        return native_ops.convolution(self.tp._native_key, h, edge_sh, weight, sender, receiver) * self._message_scale
+        else:  # the fused native op where it applies, else the same product + index_add (inputs checked above)
+            aggregated = _sum_over_edges(self.tp, h, edge_sh, weight, sender, receiver)
+        # the sum is linear: scaling it equals scaling each message (up to rounding)
+        return self.linear_2(aggregated * self._message_scale) + self_connection
 
     def __prepare_scriptable__(self) -> "Convolution":
         """torch.jit.script's hook: a shallow copy of this layer (same parameters) whose products

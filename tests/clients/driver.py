@@ -29,10 +29,11 @@ def venv_python(venvs: Path, name: str) -> Path:
     return Path(venvs) / name / "bin" / "python"
 
 
-def run_script(python: Path, script: str, args, cwd, switch: bool) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("E3GEN_AS_E3NN", "PYTHONPATH")}
+def run_script(python: Path, script: str, args, cwd, switch: bool, extra_env=None) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("E3GEN_AS_E3NN", "E3GEN_FUSE_CLIENTS", "PYTHONPATH")}
     if switch:
         env["E3GEN_AS_E3NN"] = "1"
+    env.update(extra_env or {})
     result = subprocess.run([str(python), str(HERE / script), *args], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{python} {script} {' '.join(args)} failed:\n{result.stderr[-6000:]}")

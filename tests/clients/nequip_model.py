@@ -4,7 +4,9 @@ Run by tests/test_clients.py in a client venv, from outside the repo:
     python nequip_model.py --state STATE.pt (--save | --load) --out OUT.pt [--time]
 
 Same contract as mace_model.py: energies, forces and stresses (float64 and float32 models) on
-periodic and molecular inputs.
+periodic and molecular inputs. Also which e3gen ops ran ("e3gen_ops": {dtype: sorted names of the
+e3gen:: ops in a profile of one forward+forces}; empty on real e3nn) and the module that defines
+TensorProductScatter.forward ("tp_scatter_forward": nequip's own, or e3gen's fusion hook).
 """
 
 import sys
@@ -47,12 +49,21 @@ def evaluate(model, inputs, periodic_input):
     return result
 
 
+def e3gen_ops(model, inputs):
+    """Names of the e3gen:: ops (the native kernels) that one forward+forces pass runs."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        evaluate(model, inputs, False)
+    return sorted({event.name for event in profile.events() if event.name.startswith("e3gen::")})
+
+
 def main():
     args = parse_args()
     import e3nn
 
     set_global_state()
-    results = {"e3nn": e3nn.__version__}
+    from nequip.nn._tp_scatter_base import TensorProductScatter
+
+    results = {"e3nn": e3nn.__version__, "tp_scatter_forward": TensorProductScatter.forward.__module__, "e3gen_ops": {}}
     states = torch.load(args.state, weights_only=True) if args.load else {}
     for model_dtype in ("float64", "float32"):
         model = build(model_dtype)
@@ -62,6 +73,7 @@ def main():
             model.load_state_dict(states[model_dtype], strict=True)
         for name, atoms_list in (("periodic", periodic()), ("molecular", molecular())):
             results[("torch." + model_dtype, name)] = evaluate(model, batch(atoms_list), name == "periodic")
+        results["e3gen_ops"]["torch." + model_dtype] = e3gen_ops(model, batch(periodic()))
         if args.time and model_dtype == "float64":
             inputs = batch(periodic())
             results["seconds_per_forward_forces"] = fastest_seconds(lambda: evaluate(model, inputs, False))

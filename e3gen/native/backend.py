@@ -133,9 +133,11 @@ _rowwise_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailabl
 def available_rowwise(lmax: int) -> Optional[NativeUnavailable]:
     """None when the native library of products without weights for lmax loads (compiling it if
     needed), else why not."""
+    from e3gen.native.build import MIN_LMAX
     from e3gen.native.rowwise import load_rowwise_library
 
-    return _remembered(_rowwise_unavailable, lmax, load_rowwise_library, "Torch kernels")
+    # keyed by the library asked for: products with inputs up to l <= 3 share one (and one message)
+    return _remembered(_rowwise_unavailable, max(int(lmax), MIN_LMAX), load_rowwise_library, "Torch kernels")
 
 
 def prepare_rowwise(strategy: str, layout) -> None:

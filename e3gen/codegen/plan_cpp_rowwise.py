@@ -35,6 +35,12 @@ Decisions (the template only lays them out):
   products and an add (the compiler may not reassociate floating point itself);
 * the path coefficient c multiplies each destination's sum once.
 
+The same library runs the fully connected products (mode "uvw" with shared weights,
+FullyConnectedTensorProduct): per block of SUB_BLOCKS * ROWS rows, the g kernels couple every
+channel pair (u, v) of a path (T[(u v)][k][rows], in cache), and one matrix product with the
+path's weights [(u v), w] contracts them (BLAS); the backward runs the x and y kernels on
+W T-gradients and one more matrix product for the weights' gradient.
+
 This module never imports torch.
 """
 
@@ -52,6 +58,11 @@ from e3gen.ir.nodes import CouplingPath, SparseTerm
 ROWWISE_ROLES = ("x", "y", "g")
 # Rows per block: the lanes of every kernel loop (one 512-bit vector of float32).
 ROWS = 16
+# Fully connected products (uvw, shared weights): blocks of ROWS rows per step of the driver. The
+# coupled pairs of one path for SUB_BLOCKS * ROWS = 128 rows (16 x 16 channels, l = 2: 640 KB of
+# float32) stay in a core's L2 cache between the kernels that write them and the matrix product
+# with the weights that reads them; fewer rows make more, smaller matrix products.
+SUB_BLOCKS = 8
 
 _AXIS = {"x": 0, "y": 1, "g": 2}
 _FORMULAS = {
@@ -92,6 +103,7 @@ class RowwiseUnitPlan:
     functions: Tuple[RowwiseFunction, ...]  # len(triples) * 3, ROWWISE_ROLES-major within a triple
     num_terms: int
     rows: int
+    sub_blocks: int
     component_dims: Tuple[int, ...]  # 2l + 1 for every l the library's operands have
 
 
@@ -150,4 +162,4 @@ def plan_rowwise_unit(lmax: int, paths: Tuple[CouplingPath, ...]) -> RowwiseUnit
                          f"got {[p.key for p in paths][:5]}...")
     functions = tuple(plan_rowwise_role(path, role) for path in paths for role in ROWWISE_ROLES)
     return RowwiseUnitPlan(lmax, paths_sha256(paths), tuple(p.key for p in paths), functions,
-                           sum(len(p.terms) for p in paths), ROWS, tuple(2 * l + 1 for l in range(2 * lmax + 1)))
+                           sum(len(p.terms) for p in paths), ROWS, SUB_BLOCKS, tuple(2 * l + 1 for l in range(2 * lmax + 1)))

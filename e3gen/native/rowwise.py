@@ -67,6 +67,10 @@ class RowwiseLibrary:
     def rowwise(self):
         return getattr(torch.ops, self.namespace).rowwise
 
+    @property
+    def fully_connected(self):
+        return getattr(torch.ops, self.namespace).fully_connected
+
 
 def _source(lmax: int):
     from e3gen.codegen.plan_cpp_rowwise import plan_rowwise_unit, rowwise_triples

@@ -131,8 +131,8 @@ def test_results_do_not_depend_on_the_thread_count():
 
 @needs_toolchain
 def test_native_strategy_errors_name_what_is_wrong():
-    with pytest.raises(ValueError, match="or one without weights"):
-        o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", strategy="native")
+    with pytest.raises(ValueError, match="one without weights .* or a fully connected one"):
+        o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", shared_weights=False, strategy="native")
     native = o3.FullTensorProduct("0e+1o", "1o", strategy="native")
     x, y = torch.randn(2, 4, dtype=torch.float16), torch.randn(2, 3, dtype=torch.float16)
     with pytest.raises(ValueError, match="float32 or float64"):
@@ -211,3 +211,92 @@ def test_native_library_is_built_once_for_the_largest_input_l():
     """A library for inputs up to L serves every smaller L (l <= 3 share the smallest one)."""
     first = rowwise.load_rowwise_library(1)
     assert first.lmax == build.MIN_LMAX and rowwise.load_rowwise_library(3) is first
+
+
+# --- fully connected products (uvw, shared weights): e3gen.native.fully_connected ----------------------
+
+
+@st.composite
+def fully_connected_cases(draw):
+    """FullyConnectedTensorProduct of random irreps (muls 0-3 of l = 0..2, either parity; the
+    output a random subset of l <= 2), 0-150 rows (the driver's blocks are 128 rows: empty, partial,
+    one full and a tail) and a seed."""
+    muls = st.integers(0, 3)
+    a, b, out = _irreps(draw, muls), _irreps(draw, muls), _irreps(draw, st.integers(0, 3))
+    return a, b, out, draw(st.sampled_from([0, 1, 5, 128, 150])), draw(st.integers(0, 2**31 - 1))
+
+
+def _fc_pair(a, b, out, seed):
+    dense = o3.FullyConnectedTensorProduct(a, b, out, strategy="dense").double()
+    native = o3.FullyConnectedTensorProduct(a, b, out, strategy="native").double()
+    with torch.no_grad():
+        dense.weight.copy_(torch.randn(dense.weight.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    native.load_state_dict(dense.state_dict())
+    return dense, native
+
+
+@needs_toolchain
+@given(fully_connected_cases())
+def test_native_fully_connected_products_and_two_derivatives_equal_the_torch_kernels(case):
+    """Forward, the gradients for x, y and the shared weights, and the second derivatives (the
+    gradient of <v, d out/d(x, y, W)> with respect to x, y and W) agree with strategy='dense' to
+    1e-12 (float64); outputs no path reaches are zero."""
+    a, b, out, batch, seed = case
+    if not o3.FullyConnectedTensorProduct(a, b, out, strategy="dense").instructions:
+        return  # no allowed path: nothing to compute (and strategy='native' is refused)
+    dense, native = _fc_pair(a, b, out, seed)
+    assert native._native_fc is not None
+    x, y = _inputs(dense, batch, seed)
+    out_dense, out_native = dense(x, y), native(x, y)
+    torch.testing.assert_close(out_native, out_dense, **TOL)
+    g = torch.randn_like(out_dense)
+    wanted_dense, wanted_native = (x, y, dense.weight), (x, y, native.weight)
+    grads_dense = torch.autograd.grad(out_dense, wanted_dense, g, create_graph=True, materialize_grads=True)
+    grads_native = torch.autograd.grad(out_native, wanted_native, g, create_graph=True, materialize_grads=True)
+    for p, q in zip(grads_native, grads_dense):
+        torch.testing.assert_close(p, q, **TOL)
+    v = [torch.randn_like(t) for t in grads_dense]
+    second = lambda grads, wanted: torch.autograd.grad(  # noqa: E731
+        sum((p * q).sum() for p, q in zip(grads, v)), wanted, materialize_grads=True, allow_unused=True)
+    for p, q in zip(second(grads_native, wanted_native), second(grads_dense, wanted_dense)):
+        torch.testing.assert_close(p, q, **TOL)
+
+
+@needs_toolchain
+def test_fully_connected_op_passes_gradcheck_and_gradgradcheck_in_float64():
+    """torch's finite-difference checks of the op in x, y and the weights, 130 rows (a full
+    128-row block and a tail)."""
+    tp = o3.FullyConnectedTensorProduct("2x0e+1x1o+2x2e", "1x1o+2x0e", "2x1o+1x2e+1x0e", strategy="native").double()
+    x, y = _inputs(tp, 130, seed=8)
+    w = tp.weight.detach().clone().requires_grad_(True)
+    key = tp._native_fc_key
+    from e3gen.native import fully_connected
+
+    assert torch.autograd.gradcheck(lambda x, y, w: fully_connected.product(key, x, y, w), (x, y, w))
+    assert torch.autograd.gradgradcheck(lambda x, y, w: fully_connected.product(key, x, y, w), (x, y, w))
+
+
+@needs_toolchain
+def test_fully_connected_results_do_not_depend_on_the_thread_count():
+    """Blocks of rows are computed by one thread each and the weights' gradient sums fixed groups of
+    blocks in a fixed order: the same bits with 1 or 2 threads (3,000 rows: several groups)."""
+    tp = o3.FullyConnectedTensorProduct("4x0e+4x1o", "4x0e+4x1o", "4x0e+4x1o", strategy="native").double()
+    x, y = _inputs(tp, 3000, seed=9)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = tp(x, y)
+            results.append((out, *torch.autograd.grad(out.pow(2).sum(), (x, y, tp.weight))))
+    finally:
+        torch.set_num_threads(previous)
+    for p, q in zip(*results):
+        assert torch.equal(p, q)
+
+
+def test_fully_connected_layout_covers_uvw_with_shared_weights_only():
+    assert o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", strategy="dense")._native_fc is not None
+    per_sample = o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", shared_weights=False, strategy="dense")
+    assert per_sample._native_fc is None
+    assert o3.FullTensorProduct("2x0e", "2x0e", strategy="dense")._native_fc is None

@@ -107,6 +107,21 @@ class RowwiseUnitPlan:
     component_dims: Tuple[int, ...]  # 2l + 1 for every l the library's operands have
 
 
+# How a fully connected path contracts, by the C++ driver's numbering: the coupled pairs first (the
+# weights then contract T [(u v)][k]), or the weights first with x or with y.
+CONTRACTION_ORDERS = ("pairs", "x", "y")
+
+
+def contraction_order(l1: int, l2: int, l3: int) -> int:
+    """The index in CONTRACTION_ORDERS for a uvw path (l1, l2, l3): the weights (mul1 mul2 mul_out of
+    them) contract with the operand that has the fewest components -- T (2 l3 + 1 per pair), x
+    (2 l1 + 1) or y (2 l2 + 1) -- which is the matrix product's whole cost (2 mul1 mul2 mul_out
+    (2l+1) per row); ties keep the pairs first. A path with an l = 0 operand (0 x 2 -> 2) then costs
+    what a scalar path costs, as e3nn's specialised code does."""
+    sizes = (2 * l3 + 1, 2 * l1 + 1, 2 * l2 + 1)
+    return min(range(3), key=lambda i: (sizes[i], i))
+
+
 def rowwise_triples(lmax: int) -> Tuple[Tuple[int, int, int], ...]:
     """Every (l1, l2, l3) with l1, l2 <= lmax and |l1 - l2| <= l3 <= l1 + l2, in order."""
     return tuple((l1, l2, l3) for l1 in range(lmax + 1) for l2 in range(lmax + 1) for l3 in range(abs(l1 - l2), l1 + l2 + 1))

@@ -90,6 +90,8 @@ class _Tables:
     (in instruction order within a block), output blocks with channels."""
 
     def __init__(self, layout: FullyConnectedLayout):
+        from e3gen.codegen.plan_cpp_rowwise import contraction_order  # the planner's choice per path
+
         self.library = load_rowwise_library(layout.lmax)
         self.dims = list(layout.dims)
 
@@ -107,11 +109,12 @@ class _Tables:
         for i1, i2, io, coefficient in layout.instructions:
             (mul1, l1), (mul2, l2), (mul_out, l3) = layout.x[i1], layout.y[i2], layout.out[io]
             if mul1 * mul2 * mul_out > 0:
-                rows.append((block_of[io], [self.library.triple_ids[(l1, l2, l3)], sx[i1], mul1, sy[i2], mul2, block_of[io], w_offset]))
+                rows.append((block_of[io], [self.library.triple_ids[(l1, l2, l3)], sx[i1], mul1, sy[i2], mul2, block_of[io], w_offset,
+                                            contraction_order(l1, l2, l3)]))
                 coefficients.append((block_of[io], coefficient))
             w_offset += mul1 * mul2 * mul_out
         order = sorted(range(len(rows)), key=lambda i: rows[i][0])  # stable: instruction order within a block
-        self.paths = torch.tensor([rows[i][1] for i in order], dtype=torch.int64).reshape(-1, 7)
+        self.paths = torch.tensor([rows[i][1] for i in order], dtype=torch.int64).reshape(-1, 8)
         self.coefficients = torch.tensor([coefficients[i][1] for i in order], dtype=torch.float64)
         self.out_blocks = torch.tensor([[so[o], layout.out[o][0], 2 * layout.out[o][1] + 1] for o in live],
                                        dtype=torch.int64).reshape(-1, 3)

@@ -87,6 +87,17 @@ def test_native_products_without_weights_and_two_derivatives_equal_the_torch_ker
 
 
 @needs_toolchain
+@pytest.mark.parametrize("wanted", [(0,), (1,)])
+def test_gradients_of_one_operand_equal_the_torch_kernels(wanted):
+    """Only x (or only y) needs a gradient: the op runs that role alone, the other operand unread."""
+    dense, native = _pair("full", "2x0e+1o+2e", "0e+1o")
+    x, y = [t.detach().requires_grad_(i in wanted) for i, t in enumerate(_inputs(dense, 40, seed=10))]
+    grads = [torch.autograd.grad(tp(x, y).pow(2).sum(), [(x, y)[i] for i in wanted]) for tp in (dense, native)]
+    for p, q in zip(*grads):
+        torch.testing.assert_close(q, p, **TOL)
+
+
+@needs_toolchain
 def test_op_passes_gradcheck_and_gradgradcheck_in_float64():
     """torch's own finite-difference checks of the op (x, y and the output's cotangent are all
     differentiable), on one full block of the 16-row lanes and one row more (17 rows)."""
@@ -260,6 +271,22 @@ def test_native_fully_connected_products_and_two_derivatives_equal_the_torch_ker
         sum((p * q).sum() for p, q in zip(grads, v)), wanted, materialize_grads=True, allow_unused=True)
     for p, q in zip(second(grads_native, wanted_native), second(grads_dense, wanted_dense)):
         torch.testing.assert_close(p, q, **TOL)
+
+
+@needs_toolchain
+@given(st.sampled_from([(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]), st.integers(0, 2**31 - 1))
+def test_fully_connected_gradients_of_some_operands_equal_the_torch_kernels(wanted, seed):
+    """Only some of x, y and the weights need a gradient (forces: x alone; frozen weights): the op is
+    called with those roles only and the other operands not passed; the gradients still agree to
+    1e-12. Paths of all three contraction orders (0x0->0 pairs, 0x1->1 x first, 1x0->1 y first)."""
+    dense, native = _fc_pair("3x0e+2x1o", "2x0e+1x1o", "2x0e+2x1o+1x2e", seed)
+    x, y = [t.detach().requires_grad_(i in wanted) for i, t in enumerate(_inputs(dense, 40, seed))]
+    operands = lambda tp: (x, y, tp.weight)  # noqa: E731
+    for tp in (dense, native):
+        tp.weight.requires_grad_(2 in wanted)
+    grads = [torch.autograd.grad(tp(x, y).pow(2).sum(), [operands(tp)[i] for i in wanted]) for tp in (dense, native)]
+    for p, q in zip(*grads):
+        torch.testing.assert_close(q, p, **TOL)
 
 
 @needs_toolchain

@@ -259,9 +259,10 @@ class TensorProduct(torch.nn.Module):
     except that while torch.compile traces, groups of paths whose channels carry their own
     weights (uvu, uuu, uvuv, or no weights) are unrolled. "native" runs the C++ kernels of
     `e3gen.native` (channel-wise products: weighted uvu paths, irreps_in2 of multiplicity 1; CPU,
-    float32/float64), compiled on first use, and for products without weights (modes uvuv, uuu,
-    uvu<v: FullTensorProduct, ElementwiseTensorProduct, TensorSquare without irreps_out) those of
-    `e3gen.native.rowwise`, and for fully connected ones (uvw, shared weights) `e3gen.native.fully_connected`; "auto" picks them too wherever they apply and can be built
+    float32/float64), compiled on first use; for products without weights (modes uvuv, uuu, uvu<v:
+    FullTensorProduct, ElementwiseTensorProduct, TensorSquare without irreps_out) those of
+    `e3gen.native.rowwise`, for fully connected ones (uvw, shared weights) those of
+    `e3gen.native.fully_connected`. "auto" picks them too wherever they apply and can be built
     (`e3gen.native.backend`). All give the same numbers up to rounding.
     """
 

@@ -14,7 +14,7 @@ Cases (float32, as in the issue that defines them):
      x[sender] followed by index_add; with the peak memory each adds over its inputs
 
 Backends: "eager", "compiled" (torch.compile), and "native" (e3gen's C++ kernels, strategy="native",
-against eager e3nn; cases a, d and f, the others have no native kernels yet).
+against eager e3nn; cases a, b, c, d and f).
 
 Case (d) also times sphericart (the C++ spherical-harmonics library, `sphericart.torch`, lmax and
 normalize=True alike, its own real basis) in the eager and native rows when it is installed
@@ -262,7 +262,7 @@ def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row
     if backend == "native":
         if harmonics:
             modules["e3gen"].sh.strategy = "native"
-        elif not getattr(modules["e3gen"], "_native_layout", None):
+        elif not any(getattr(modules["e3gen"], name, None) for name in ("_native_layout", "_native_rowwise", "_native_fc")):
             print(f"{workload.name}: no native kernels for this case yet (skipped)", file=sys.stderr)
             return []
         else:

@@ -39,7 +39,9 @@ class SmallModel(torch.nn.Module):
         self.sh = o3.SphericalHarmonics("0e + 1o + 2e", normalize=True)
         self.lin1 = o3.Linear("3x0e + 2x1o + 1x2e + 1x3o", "8x0e + 2x1o + 1x2e + 1x3o")
         self.gate = nn.Gate("4x0e", [torch.nn.functional.silu], "4x0e", [torch.sigmoid], "2x1o + 1x2e + 1x3o")
-        self.tp = o3.FullyConnectedTensorProduct(self.gate.irreps_out, self.sh.irreps_out, "4x0e + 2x1o + 2x2e + 1x3o")
+        # strategy="dense": the tests below perturb its Clebsch-Gordan tables (the native kernels have theirs compiled in)
+        self.tp = o3.FullyConnectedTensorProduct(self.gate.irreps_out, self.sh.irreps_out, "4x0e + 2x1o + 2x2e + 1x3o",
+                                                 strategy="dense")
         self.lin2 = o3.Linear(self.tp.irreps_out, "2x0e + 1x1o + 1x2e + 1x3o")
         self.input_specs = (self.lin1.irreps_in, "cartesian_points")
 

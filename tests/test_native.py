@@ -331,7 +331,7 @@ def test_without_a_compiler_auto_falls_back_with_one_message_and_native_raises(m
 @needs_toolchain
 def test_native_strategy_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="strategy='native' needs a channel-wise product"):
-        o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", strategy="native")
+        o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", shared_weights=False, strategy="native")
     native = o3.channelwise_tensor_product("2x0e", "0e", strategy="native")
     x, y, w = torch.randn(2, 2, dtype=torch.float16), torch.randn(2, 1, dtype=torch.float16), torch.randn(2, 2, dtype=torch.float16)
     with pytest.raises(ValueError, match="float32 or float64"):

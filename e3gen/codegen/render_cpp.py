@@ -44,3 +44,10 @@ def render_harmonics_unit(plan, namespace: str, version: str) -> str:
     env = environment(template_files("cpp"))
     text = env.get_template("cpp/spherical_harmonics.cpp.j2").render(plan=plan, namespace=namespace, version=version)
     return text.rstrip("\n") + "\n"
+
+
+def render_rowwise_unit(plan, namespace: str, version: str) -> str:
+    """The C++ source of one native library of products without weights (a `RowwiseUnitPlan`)."""
+    env = environment(template_files("cpp"))
+    text = env.get_template("cpp/rowwise.cpp.j2").render(plan=plan, namespace=namespace, version=version)
+    return text.rstrip("\n") + "\n"

@@ -95,6 +95,7 @@ def clear_unavailable() -> None:
     """Forget toolchain failures (tests use this after simulating a missing compiler)."""
     _unavailable.clear()
     _harmonics_unavailable.clear()
+    _rowwise_unavailable.clear()
 
 
 _harmonics_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
@@ -119,6 +120,45 @@ def use_native_harmonics(strategy: str, lmax: int, x: torch.Tensor, owner: str) 
             raise ValueError(f"{owner}: strategy='native' cannot run here: {reason}; use strategy='auto' or 'dense'")
         return False
     error = available_harmonics(lmax)
+    if error is not None:
+        if strategy == "native":
+            raise RuntimeError(f"{owner}: strategy='native' cannot run here: {error}") from error
+        return False
+    return True
+
+
+_rowwise_unavailable: dict = {}  # lmax -> None (loaded) or the NativeUnavailable met, reported once
+
+
+def available_rowwise(lmax: int) -> Optional[NativeUnavailable]:
+    """None when the native library of products without weights for lmax loads (compiling it if
+    needed), else why not."""
+    from e3gen.native.build import MIN_LMAX
+    from e3gen.native.rowwise import load_rowwise_library
+
+    # keyed by the library asked for: products with inputs up to l <= 3 share one (and one message)
+    return _remembered(_rowwise_unavailable, max(int(lmax), MIN_LMAX), load_rowwise_library, "Torch kernels")
+
+
+def prepare_rowwise(strategy: str, layout) -> None:
+    """At a layer's construction: load (or compile) the rowwise library it may use (see `prepare`)."""
+    if strategy in ("auto", "native") and layout is not None:
+        available_rowwise(layout.lmax)
+
+
+def use_native_rowwise(strategy: str, layout, tensors: Sequence[torch.Tensor], owner: str) -> bool:
+    """Whether `owner` runs this call on the native products without weights (`e3gen.native.rowwise`),
+    the same rule as `use_native` for a `RowwiseLayout` (None where those kernels do not apply)."""
+    if strategy not in ("auto", "native") or layout is None:
+        return False
+    if strategy == "auto" and capturing_for_export(tensors):
+        return False
+    reason = _why_not_tensors(tensors)
+    if reason is not None:
+        if strategy == "native":
+            raise ValueError(f"{owner}: strategy='native' cannot run here: {reason}; use strategy='auto' or 'dense'")
+        return False
+    error = available_rowwise(layout.lmax)
     if error is not None:
         if strategy == "native":
             raise RuntimeError(f"{owner}: strategy='native' cannot run here: {error}") from error

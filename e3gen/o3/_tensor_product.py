@@ -45,6 +45,8 @@ from e3gen.o3._irreps import Irrep, Irreps, split_to_common_multiplicities
 from e3gen.o3._wigner import wigner_3j
 from e3gen.native import backend as native_backend
 from e3gen.native import ops as native_ops
+from e3gen.native import fully_connected as native_fc
+from e3gen.native import rowwise as native_rowwise
 from e3gen.runtime.constants import constants_for
 from e3gen.runtime.loader import load_kernels
 
@@ -257,8 +259,11 @@ class TensorProduct(torch.nn.Module):
     except that while torch.compile traces, groups of paths whose channels carry their own
     weights (uvu, uuu, uvuv, or no weights) are unrolled. "native" runs the C++ kernels of
     `e3gen.native` (channel-wise products: weighted uvu paths, irreps_in2 of multiplicity 1; CPU,
-    float32/float64), compiled on first use; "auto" picks them too wherever they apply and can be
-    built (`e3gen.native.backend`). All give the same numbers up to rounding.
+    float32/float64), compiled on first use; for products without weights (modes uvuv, uuu, uvu<v:
+    FullTensorProduct, ElementwiseTensorProduct, TensorSquare without irreps_out) those of
+    `e3gen.native.rowwise`, for fully connected ones (uvw, shared weights) those of
+    `e3gen.native.fully_connected`. "auto" picks them too wherever they apply and can be built
+    (`e3gen.native.backend`). All give the same numbers up to rounding.
     """
 
     def __init__(
@@ -336,10 +341,20 @@ class TensorProduct(torch.nn.Module):
         # e3gen.native.backend decides per call whether they run (see `strategy`).
         self._native_layout = native_ops.layout_of(self.irreps_in1, self.irreps_in2, self.irreps_out, self.instructions)
         self._native_key = self._native_layout.key() if self._native_layout is not None else ""
-        if strategy == "native" and self._native_layout is None:
+        # Products without weights (uvuv, uuu, uvu<v) have native kernels of their own (rows as lanes).
+        self._native_rowwise = native_rowwise.layout_of(self.irreps_in1, self.irreps_in2, self.irreps_out, self.instructions)
+        self._native_rowwise_key = self._native_rowwise.key() if self._native_rowwise is not None else ""
+        # So have fully connected products (uvw, shared weights): coupled pairs in cache, weights by BLAS.
+        self._native_fc = native_fc.layout_of(self.irreps_in1, self.irreps_in2, self.irreps_out, self.instructions,
+                                              self.shared_weights)
+        self._native_fc_key = self._native_fc.key() if self._native_fc is not None else ""
+        if strategy == "native" and self._native_layout is None and self._native_rowwise is None and self._native_fc is None:
             raise ValueError(f"{name}: strategy='native' needs a channel-wise product (every instruction 'uvu' with "
-                             "weights, irreps_in2 of multiplicity 1); use strategy='auto' or 'dense'")
+                             "weights, irreps_in2 of multiplicity 1), one without weights (modes uvuv, uuu, uvu<v) "
+                             "or a fully connected one (every instruction 'uvw', shared weights); use "
+                             "strategy='auto' or 'dense'")
         native_backend.prepare(strategy, self._native_layout)
+        native_backend.prepare_rowwise(strategy, self._native_rowwise or self._native_fc)
         # Exact tables and generated kernels are looked up once, here, so that forward holds only
         # tensor work (nothing for torch.compile to trace through but the math).
         self._clebsch_gordan_float64 = [_group_clebsch_gordan(g) for g in self._groups]
@@ -504,6 +519,10 @@ class TensorProduct(torch.nn.Module):
         y = y.expand(*batch, -1).reshape(b, self._dim_in2)
         if not self.shared_weights:
             weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
+        if native_backend.use_native_rowwise(self.strategy, self._native_rowwise, (x, y), self._describe()):
+            return native_rowwise.product(self._native_rowwise_key, x, y).reshape(*batch, self._dim_out)
+        if native_backend.use_native_rowwise(self.strategy, self._native_fc, (x, y, weight), self._describe()):
+            return native_fc.product(self._native_fc_key, x, y, weight).reshape(*batch, self._dim_out)
         if native_backend.use_native(self.strategy, self._native_layout, (x, y, weight), self._describe()):
             w = weight.expand(b, -1) if self.shared_weights else weight
             return native_ops.product(self._native_key, x, y, w).reshape(*batch, self._dim_out)

@@ -108,6 +108,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "e3gen/native/backend.py": ["test_native.py", "test_native_rowwise.py", "test_native_sh.py"],
     "e3gen/codegen/plan_cpp_harmonics.py": ["test_native_sh.py"],
     "e3gen/native/rowwise.py": ["test_native_rowwise.py"],
+    "e3gen/native/fully_connected.py": ["test_native_rowwise.py"],
     "e3gen/codegen/plan_cpp_rowwise.py": ["test_native_rowwise.py"],
     "e3gen/o3/_linear.py": ["test_linear.py", "test_linear_matrix.py"],
     "e3gen/o3/_coupling.py": ["test_kernels.py", "test_tensor_product.py"],

@@ -215,28 +215,41 @@ def release_free_memory() -> None:
 def _peak_bytes(run: Callable) -> int:
     """Resident memory a call adds at its peak (a forked child runs it once, on one thread; Linux only).
 
+    The child first returns the allocator's cached free pages (`release_free_memory`), then resets
+    the kernel's high-water mark of its resident set (`/proc/self/clear_refs` 5: the mark a forked
+    child inherits is the parent's, which trimming leaves above the current size), and reports
+    VmHWM - VmRSS-before after the call.
+
     One thread: a forked child inherits the parent's OpenMP thread pool as a lock with no threads
     behind it, so the first parallel region in the child waits forever (with --threads 2 the (f)
     rows hung). At one thread torch runs parallel_for inline and never touches the pool."""
-    import resource
-
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read)
         torch.set_num_threads(1)
         release_free_memory()
-        with open("/proc/self/statm") as f:
-            before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_kilobytes("VmRSS")
         run()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        os.write(write, str(max(0, peak - before)).encode())
+        peak = _status_kilobytes("VmHWM")
+        os.write(write, str(max(0, peak - before) * 1024).encode())
         os._exit(0)
     os.close(write)
     with os.fdopen(read) as f:
         text = f.read()
     os.waitpid(pid, 0)
     return int(text or 0)
+
+
+def _status_kilobytes(field: str) -> int:
+    """A "kB" field of /proc/self/status (VmRSS: resident now, VmHWM: its high-water mark)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def measure(workload: Workload, e3nn_o3, backend: str, repeats: int) -> List[Row]:

@@ -66,3 +66,29 @@ def test_peak_memory_probe_counts_a_call_served_from_the_allocator_cache():
         assert result.returncode == 0, (name, result.stderr[-3000:])
         peak = int(result.stdout.split()[1])
         assert peak >= 60 * 2**20, f"{name}: the probe saw {peak / 2**20:.1f} MB for a 64 MB tensor"
+
+
+# Property: a call that allocates nothing adds (almost) nothing, even when the parent freed a large
+# block that its allocator keeps resident (tcmalloc's cache): the child returns it, and the
+# high-water mark it inherited at fork (which counted that block) is reset before the call.
+# Run under each allocator present, as above.
+FREED = textwrap.dedent("""
+    import torch
+    from e3gen import bench
+    torch.set_num_threads(1)
+    big = torch.ones(128 * 2**20 // 4)  # 128 MB, touched, then freed: cached by a caching allocator
+    del big
+    peak = bench._peak_bytes(lambda: None)
+    print("peak", peak)
+""")
+
+
+def test_peak_memory_probe_does_not_count_memory_freed_before_the_call():
+    import os
+
+    for name, extra in _allocators():
+        result = subprocess.run([sys.executable, "-c", FREED], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, **extra})
+        assert result.returncode == 0, (name, result.stderr[-3000:])
+        peak = int(result.stdout.split()[1])
+        assert peak < 16 * 2**20, f"{name}: the probe saw {peak / 2**20:.1f} MB for a call that allocates nothing"

@@ -172,12 +172,16 @@ def _inside_bench(event):
 
 
 def products_report(model):
-    """For e3gen: each TensorProduct's class, irreps and whether the native kernels apply (strategy)."""
+    """For e3gen: each TensorProduct's class, irreps and which native kernels apply (channel-wise,
+    rows as lanes, fully connected), or none."""
     out = []
     for name, module in model.named_modules():
         if category(module) == "TensorProduct" and hasattr(module, "_native_layout"):
+            families = [family for family, attribute in (("channel-wise", "_native_layout"), ("rowwise", "_native_rowwise"),
+                                                         ("fully connected", "_native_fc"))
+                        if getattr(module, attribute, None) is not None]
             out.append(f"{name}: {type(module).__name__}({module.irreps_in1} x {module.irreps_in2}) strategy={module.strategy} "
-                       f"native={'yes' if module._native_layout is not None else 'no (not channel-wise uvu)'}")
+                       f"native={families[0] if families else 'no (no native kernels for these instructions)'}")
     return out
 
 

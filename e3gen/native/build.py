@@ -45,9 +45,12 @@ MIN_LMAX = 3
 # vectorises completely; -O3 only made more code (and a 2x slower compile) for the same speed.
 # -march=native: the library is built for the CPU that uses it (named in the cache key, see
 # `cpu_identity`); PORTABLE_FLAGS are the fallback for a compiler that does not know it.
-# -fopenmp-simd: honour `omp simd` pragmas without linking an OpenMP runtime; threads come from
-# torch (at::parallel_for).
-CXX_FLAGS = ("-O2", "-march=native", "-fopenmp-simd", "-std=c++17")
+# -fopenmp: the threads come from torch (at::parallel_for), but at::parallel_for is inline in
+# ATen's headers and opens its OpenMP region in the library that includes it: built with
+# -fopenmp-simd alone, every kernel ran on one thread whatever torch.set_num_threads said. The
+# library then needs libgomp.so.1, which torch has already loaded (one runtime, torch's threads).
+# The portable fallback keeps -fopenmp-simd (`omp simd` pragmas without a runtime): one thread.
+CXX_FLAGS = ("-O2", "-march=native", "-fopenmp", "-std=c++17")
 PORTABLE_FLAGS = ("-O2", "-fopenmp-simd", "-std=c++17")
 MANIFEST = "manifest.json"
 
@@ -169,6 +172,7 @@ def _compile(root: Path, namespace: str, sources, digest: str, flags=CXX_FLAGS) 
         for name, text in texts.items():
             (staging / name).write_text(text)
         load(namespace, [str(staging / name) for name in sorted(texts)], extra_cflags=list(flags),
+             extra_ldflags=["-fopenmp"] if "-fopenmp" in flags else [],
              build_directory=str(staging), is_python_module=False, verbose=False)
         library = f"{namespace}.so"
         manifest = {"sha256": digest, "library": library,

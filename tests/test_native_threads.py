@@ -1,0 +1,66 @@
+"""The native kernels run on torch's threads: with torch.set_num_threads(2), the work of a native
+product, of the fused convolution and of the harmonics is shared by two OS threads.
+
+Property: over a batch of calls large enough to take a few hundred ms of CPU, at least two of the
+process's threads accumulate CPU time (read from /proc/self/task/*/stat, 10 ms ticks). Not a speed
+threshold: a count of threads that did work. (at::parallel_for is inline in ATen's headers; built
+without -fopenmp the native libraries ran every call on one thread whatever torch said.)
+Linux only (the /proc layout); the results at one and two threads are equal (determinism is tested
+in tests/test_native.py and tests/test_native_rowwise.py).
+"""
+
+import os
+
+import pytest
+import torch
+
+from helpers import needs_native_toolchain
+
+from e3gen import o3
+from e3gen.native import ops
+
+
+def _thread_cpu_ticks():
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return ticks
+
+
+def _threads_that_worked(work, calls):
+    before = _thread_cpu_ticks()
+    for _ in range(calls):
+        work()
+    after = _thread_cpu_ticks()
+    return sorted(tid for tid, t in after.items() if t - before.get(tid, 0) >= 2)
+
+
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@needs_native_toolchain
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads per-thread CPU times from Linux's /proc")
+def test_native_product_convolution_and_harmonics_share_the_work_among_torchs_threads(two_threads):
+    tp = o3.channelwise_tensor_product("16x0e+16x1o+16x2e+16x3o", "0e+1o+2e+3o", lmax=3, strategy="native")
+    g = torch.Generator().manual_seed(0)
+    rows = 4000
+    x, y, w = (torch.randn(rows, d, generator=g) for d in (tp.irreps_in1.dim, tp.irreps_in2.dim, tp.weight_numel))
+    with torch.no_grad():
+        assert len(_threads_that_worked(lambda: tp(x, y, w), 40)) >= 2, "the native product ran on one thread"
+        nodes = torch.randn(rows // 10, tp.irreps_in1.dim, generator=g)
+        sender, receiver = (torch.randint(0, rows // 10, (rows,), generator=g) for _ in range(2))
+        assert len(_threads_that_worked(lambda: ops.convolution(tp._native_key, nodes, y, w, sender, receiver), 40)) >= 2, \
+            "the fused convolution ran on one thread"
+        sh = o3.SphericalHarmonics(list(range(9)), normalize=True, normalization="component", strategy="native")
+        vectors = torch.randn(100_000, 3, generator=g)
+        assert len(_threads_that_worked(lambda: sh(vectors), 40)) >= 2, "the native harmonics ran on one thread"

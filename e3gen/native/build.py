@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 
@@ -189,6 +189,27 @@ def _compile(root: Path, namespace: str, sources, digest: str, flags=CXX_FLAGS) 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def load_or_compile(root: Path, namespace: str, sources, digest: str, flags, what: str) -> Tuple[Path, float]:
+    """The library `namespace` under root: loaded from the cache when verified (0 s), else compiled
+    now, once, between two messages naming `what` ("the native spherical harmonics for lmax=12");
+    returns (its folder, compile seconds). A failed compile raises NativeUnavailable."""
+    folder = root / namespace
+    with store.locked(root, exclusive=False):
+        cached = _verified(folder, sources, digest)
+    if cached:
+        torch.ops.load_library(str(folder / f"{namespace}.so"))
+        return folder, 0.0
+    print(f"e3gen: compiling {what} into {root} (once)...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        folder = _compile(root, namespace, sources, digest, flags)
+    except Exception as error:  # a compiler that fails is as unusable as a missing one
+        raise NativeUnavailable(f"compiling {what} failed ({type(error).__name__}: {error})") from error
+    seconds = time.perf_counter() - start
+    print(f"e3gen: compiled {what} in {seconds:.1f}s", file=sys.stderr, flush=True)
+    return folder, seconds
 
 
 def load_library(lmax: int) -> NativeLibrary:

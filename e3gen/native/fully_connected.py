@@ -31,6 +31,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from e3gen.native._multilinear import slot_gradients
 from e3gen.native.rowwise import load_rowwise_library
 
 
@@ -169,20 +170,9 @@ def _setup(ctx, inputs, output):
 
 
 def _backward(ctx, grads):
-    """For each role r with an incoming gradient h, one call computes every wanted operand gradient
-    q != r with h in the r slot (F is linear in each slot)."""
-    operands = ctx.saved_tensors
-    wanted = ctx.needs_input_grad[2:6]
-    result: List[Optional[Tensor]] = [None] * 4
-    for r, h in zip(ctx.roles, grads):
-        targets = [q for q in range(4) if q != r and wanted[q]]
-        if h is None or not targets:
-            continue
-        slots = list(operands)
-        slots[r] = h
-        for q, part in zip(targets, fully_connected(ctx.layout, targets, *slots)):
-            result[q] = part if result[q] is None else result[q] + part
-    return (None, None, *result)
+    """Gradients of the roles' results (`_multilinear.slot_gradients`: F is linear in each slot)."""
+    return (None, None, *slot_gradients(ctx.roles, grads, ctx.saved_tensors, ctx.needs_input_grad[2:6],
+                                        lambda targets, slots: fully_connected(ctx.layout, targets, *slots)))
 
 
 fully_connected.register_autograd(_backward, setup_context=_setup)

@@ -26,9 +26,7 @@ import hashlib
 import json
 import math
 import shutil
-import sys
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -92,23 +90,8 @@ def load_harmonics_library(lmax: int) -> HarmonicsLibrary:
         namespace, text, digest = _source(lmax)
         root = build.native_root()
         root.mkdir(parents=True, exist_ok=True)
-        folder = root / namespace
-        seconds = 0.0
-        with store.locked(root, exclusive=False):
-            cached = build._verified(folder, text, digest)
-        if cached:
-            torch.ops.load_library(str(folder / f"{namespace}.so"))
-        else:
-            print(f"e3gen: compiling the native spherical harmonics for lmax={lmax} into {root} (once)...",
-                  file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            try:
-                folder = build._compile(root, namespace, text, digest, CXX_FLAGS)
-            except Exception as error:  # a compiler that fails is as unusable as a missing one
-                raise build.NativeUnavailable(
-                    f"compiling the native spherical harmonics failed ({type(error).__name__}: {error})") from error
-            seconds = time.perf_counter() - start
-            print(f"e3gen: compiled the native spherical harmonics in {seconds:.1f}s", file=sys.stderr, flush=True)
+        folder, seconds = build.load_or_compile(root, namespace, text, digest, CXX_FLAGS,
+                                                f"the native spherical harmonics for lmax={lmax}")
         library = HarmonicsLibrary(lmax, namespace, folder, seconds)
         _loaded[lmax] = library
         return library

@@ -36,6 +36,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from e3gen.native._multilinear import slot_gradients
 from e3gen.native.build import load_library
 
 ROLES = ("x", "y", "w", "g")
@@ -151,20 +152,9 @@ def _fake(layout: str, roles: Sequence[int], operands: Sequence[Tensor], num_edg
 
 
 def _backward(ctx, grads, call):
-    """Gradients of the roles' results: for each role r with an incoming gradient h, one call
-    computes every wanted operand gradient q != r with h in the r slot (F is linear in each slot)."""
-    operands = ctx.saved_tensors[:4]
-    wanted = ctx.needs_input_grad[2:6]
-    result: List[Optional[Tensor]] = [None] * 4
-    for r, h in zip(ctx.roles, grads):
-        targets = [q for q in range(4) if q != r and wanted[q]]
-        if h is None or not targets:
-            continue
-        slots = list(operands)
-        slots[r] = h
-        for q, part in zip(targets, call(ctx, targets, slots)):
-            result[q] = part if result[q] is None else result[q] + part
-    return result
+    """Gradients of the roles' results (`_multilinear.slot_gradients`); call(ctx, targets, slots)."""
+    return slot_gradients(ctx.roles, grads, ctx.saved_tensors[:4], ctx.needs_input_grad[2:6],
+                          lambda targets, slots: call(ctx, targets, slots))
 
 
 # --- e3gen::channelwise -----------------------------------------------------------------------------

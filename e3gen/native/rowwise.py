@@ -31,9 +31,7 @@ import hashlib
 import json
 import math
 import shutil
-import sys
 import threading
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,8 +41,8 @@ import torch
 from torch import Tensor
 
 import e3gen
-from e3gen import store
 from e3gen.native import build
+from e3gen.native._multilinear import slot_gradients
 
 MODES = ("uvuv", "uuu", "uvu<v")
 CXX_FLAGS = build.CXX_FLAGS
@@ -99,23 +97,8 @@ def load_rowwise_library(lmax: int) -> RowwiseLibrary:
         plan, namespace, text, digest = _source(lmax)
         root = build.native_root()
         root.mkdir(parents=True, exist_ok=True)
-        folder = root / namespace
-        seconds = 0.0
-        with store.locked(root, exclusive=False):
-            cached = build._verified(folder, text, digest)
-        if cached:
-            torch.ops.load_library(str(folder / f"{namespace}.so"))
-        else:
-            print(f"e3gen: compiling the native products without weights for l <= {lmax} into {root} (once)...",
-                  file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            try:
-                folder = build._compile(root, namespace, text, digest, CXX_FLAGS)
-            except Exception as error:  # a compiler that fails is as unusable as a missing one
-                raise build.NativeUnavailable(
-                    f"compiling the native products without weights failed ({type(error).__name__}: {error})") from error
-            seconds = time.perf_counter() - start
-            print(f"e3gen: compiled the native products without weights in {seconds:.1f}s", file=sys.stderr, flush=True)
+        folder, seconds = build.load_or_compile(root, namespace, text, digest, CXX_FLAGS,
+                                                f"the native products without weights for l <= {lmax}")
         library = RowwiseLibrary(lmax, namespace, plan.triples, folder, seconds)
         _loaded[lmax] = library
         return library
@@ -258,20 +241,9 @@ def _setup(ctx, inputs, output):
 
 
 def _backward(ctx, grads):
-    """For each role r with an incoming gradient h, one call computes every wanted operand gradient
-    q != r with h in the r slot (G is linear in each slot)."""
-    operands = ctx.saved_tensors
-    wanted = ctx.needs_input_grad[2:5]
-    result: List[Optional[Tensor]] = [None] * 3
-    for r, h in zip(ctx.roles, grads):
-        targets = [q for q in range(3) if q != r and wanted[q]]
-        if h is None or not targets:
-            continue
-        slots = list(operands)
-        slots[r] = h
-        for q, part in zip(targets, rowwise(ctx.layout, targets, *slots)):
-            result[q] = part if result[q] is None else result[q] + part
-    return (None, None, *result)
+    """Gradients of the roles' results (`_multilinear.slot_gradients`: G is linear in each slot)."""
+    return (None, None, *slot_gradients(ctx.roles, grads, ctx.saved_tensors, ctx.needs_input_grad[2:5],
+                                        lambda targets, slots: rowwise(ctx.layout, targets, *slots)))
 
 
 rowwise.register_autograd(_backward, setup_context=_setup)

@@ -16,22 +16,15 @@ import torch
 
 from helpers import needs_native_toolchain
 
-from e3gen import o3
+from e3gen import bench, o3
 
 STREAM_BYTES = 32 << 20  # kStreamBytes in templates/cpp/_driver.cpp.j2
 
 
 def _conv_product(strategy):
-    irreps_in = o3.Irreps("32x0e+32x1o+32x2e+32x3o")
-    irreps_sh = o3.Irreps("0e+1o+2e+3o")
-    out, instructions = [], []
-    for i1, (mul, ir1) in enumerate(irreps_in):
-        for i2, (_, ir2) in enumerate(irreps_sh):
-            for ir in ir1 * ir2:
-                instructions.append((i1, i2, len(out), "uvu", True))
-                out.append((mul, ir))
-    return o3.TensorProduct(irreps_in, irreps_sh, out, instructions, shared_weights=False, internal_weights=False,
-                            strategy=strategy)
+    tp = bench._conv_product(o3)  # case (a) of `e3gen bench`: NequIP's lmax-3 convolution product
+    tp.strategy = strategy
+    return tp
 
 
 def _odd_product(strategy):

@@ -62,8 +62,9 @@ class NativeUnavailable(RuntimeError):
     """The native kernels cannot be built or loaded here; the message says why and what to do."""
 
 
-class NativeLibrary:
-    """A loaded library: its lmax, torch.library namespace and the ids of its coupling paths."""
+class CouplingLibrary:
+    """A loaded library of coupling kernels: its lmax, torch.library namespace and the ids of its
+    coupling paths (the channel-wise one here, the rowwise one in `e3gen.native.rowwise`)."""
 
     def __init__(self, lmax: int, namespace: str, triples, path: Path, compile_seconds: float):
         self.lmax = lmax
@@ -71,6 +72,10 @@ class NativeLibrary:
         self.triple_ids = {tuple(t): i for i, t in enumerate(triples)}
         self.path = path
         self.compile_seconds = compile_seconds  # 0.0 when it came from the cache
+
+
+class NativeLibrary(CouplingLibrary):
+    """The channel-wise library (op `channelwise`)."""
 
     @property
     def channelwise(self):

@@ -51,15 +51,8 @@ _loaded: Dict[int, "RowwiseLibrary"] = {}
 _lock = threading.Lock()
 
 
-class RowwiseLibrary:
-    """A loaded library: its input lmax, torch.library namespace and the ids of its coupling paths."""
-
-    def __init__(self, lmax: int, namespace: str, triples, path: Path, compile_seconds: float):
-        self.lmax = lmax
-        self.namespace = namespace
-        self.triple_ids = {tuple(t): i for i, t in enumerate(triples)}
-        self.path = path
-        self.compile_seconds = compile_seconds  # 0.0 when it came from the cache
+class RowwiseLibrary(build.CouplingLibrary):
+    """The library of products without weights and fully connected products (lmax: of the inputs)."""
 
     @property
     def rowwise(self):

@@ -123,6 +123,34 @@ def test_float32_matches_float64_and_rows_do_not_depend_on_the_thread_count(ls):
 
 
 @needs_toolchain
+@pytest.mark.parametrize("ls", [[0, 1, 2, 3], [0, 1, 2, 3, 1, 2, 3, 0, 1, 2, 3, 0]])
+def test_large_float32_outputs_written_by_streaming_stores_equal_float64(ls):
+    """An output from 1 MB on, 16 or 32 columns, float32, is written with streaming stores (the
+    forward, and the double backward's derivative with respect to grad): 16,411 rows (1.05 MB at 16
+    columns; a partial last chunk; two tasks at 2 threads) equal the float64 kernels (which never
+    stream) to float32 rounding, in every row: a dropped or misplaced streamed tile would not."""
+    nat = o3.SphericalHarmonics(ls, True, "norm", strategy="native")
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(16_411, 3, generator=gen, dtype=torch.float64)
+    g = torch.randn(16_411, nat.irreps_out.dim, generator=gen, dtype=torch.float64)
+    h = torch.randn(16_411, 3, generator=gen, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.testing.assert_close(nat(x.float()).double(), nat(x), rtol=1e-5, atol=1e-5)
+            results = []
+            for dtype in (torch.float32, torch.float64):
+                xs, gs = x.to(dtype).requires_grad_(), g.to(dtype).requires_grad_()
+                (grad_x,) = torch.autograd.grad(nat(xs), xs, gs, create_graph=True)
+                results.append([t.double() for t in torch.autograd.grad(grad_x, (xs, gs), h.to(dtype))])
+            for single, double in zip(*results):
+                torch.testing.assert_close(single, double, rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@needs_toolchain
 def test_torch_compile_fullgraph_and_export_use_the_native_op():
     nat = o3.SphericalHarmonics([0, 1, 2], True, "component", strategy="native")
     dense = o3.SphericalHarmonics([0, 1, 2], True, "component", strategy="dense")

@@ -89,7 +89,7 @@ MODULE_TESTS: Dict[str, List[str]] = {
     "e3gen/compat": ["test_compat_switch.py", "test_compat_api.py", "test_e3nn_api_namespace.py"],
     "e3gen/compat/_post_import.py": ["test_client_hooks.py", "test_compat_switch.py"],
     "e3gen/compat/_nequip.py": ["test_client_hooks.py"],
-    "e3gen/native": ["test_native.py", "test_native_streaming.py", "test_native_threads.py"],
+    "e3gen/native": ["test_native.py", "test_native_streaming.py", "test_native_threads.py", "test_native_custom_op.py"],
     "e3gen/math": ["test_math.py", "test_normalize2mom.py", "test_e3nn_api_io_math.py"],
     "e3gen/math/_radial.py": ["test_math.py", "test_convolution_oracle.py"],
     "e3gen/nn/_convolution.py": ["test_convolution_oracle.py", "test_convolution.py", "test_deploy_tracing.py"],

@@ -31,6 +31,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from e3gen.native._custom_op import custom_op
 from e3gen.native._multilinear import slot_gradients
 from e3gen.native.rowwise import load_rowwise_library
 
@@ -142,7 +143,7 @@ def _rows(operands: Sequence[Tensor], needed: Sequence[int]) -> int:
     return operands[next(o for o in needed if o != 2)].shape[0]
 
 
-@torch.library.custom_op("e3gen::fully_connected", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::fully_connected")
 def fully_connected(layout: str, roles: List[int], x: Tensor, y: Tensor, w: Tensor, g: Tensor) -> List[Tensor]:
     """[dF/d(operand r) for r in roles]: x, y, g with one row per sample, w the shared weights [numel]
     (operands in roles unread). The product (role 3) runs alone; other roles share one pass."""

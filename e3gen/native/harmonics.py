@@ -37,6 +37,7 @@ from torch import Tensor
 import e3gen
 from e3gen import store
 from e3gen.native import build
+from e3gen.native._custom_op import custom_op
 
 NORMALIZATIONS = ("integral", "component", "norm")
 # The channel-wise library's flags, then -O3 (the harmonics were measured at -O3; the last -O wins) and
@@ -125,7 +126,7 @@ def _dim(ls: List[int]) -> int:
 # --- e3gen::spherical_harmonics ----------------------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::spherical_harmonics", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::spherical_harmonics")
 def spherical_harmonics(x: Tensor, ls: List[int], normalize: bool, normalization: str) -> Tensor:
     """x [B, 3] -> [B, sum(2l+1) for l in ls]: e3nn's harmonics of the degrees ls."""
     return _call("harmonics", ls, normalization, x, normalize=normalize)
@@ -152,7 +153,7 @@ spherical_harmonics.register_autograd(_backward_forward, setup_context=_setup_fo
 # --- e3gen::spherical_harmonics_backward ---------------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::spherical_harmonics_backward", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::spherical_harmonics_backward")
 def spherical_harmonics_backward(x: Tensor, grad: Tensor, ls: List[int], normalize: bool, normalization: str) -> Tensor:
     """x [B, 3], grad [B, dim] (cotangent on the harmonics) -> grad_x [B, 3]."""
     return _call("harmonics_backward", ls, normalization, x, grad, normalize=normalize)
@@ -180,7 +181,7 @@ spherical_harmonics_backward.register_autograd(_backward_backward, setup_context
 # --- e3gen::spherical_harmonics_double_backward ---------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::spherical_harmonics_double_backward", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::spherical_harmonics_double_backward")
 def spherical_harmonics_double_backward(x: Tensor, grad: Tensor, h: Tensor, ls: List[int], normalize: bool,
                                         normalization: str) -> Tuple[Tensor, Tensor]:
     """x [B, 3], grad [B, dim], h [B, 3] (cotangent on grad_x) -> (d/dgrad [B, dim], d/dx [B, 3]) of

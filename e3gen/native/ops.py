@@ -36,6 +36,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from e3gen.native._custom_op import custom_op
 from e3gen.native._multilinear import slot_gradients
 from e3gen.native.build import load_library
 
@@ -160,7 +161,7 @@ def _backward(ctx, grads, call):
 # --- e3gen::channelwise -----------------------------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::channelwise", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::channelwise")
 def channelwise(layout: str, roles: List[int], x: Tensor, y: Tensor, w: Tensor, g: Tensor) -> List[Tensor]:
     """[dF/d(operand r) for r in roles], all operands with one row per sample (those in roles unread)."""
     return _call(layout, roles, (x, y, w, g), _NO_INDEX, _NO_INDEX, False, 0)
@@ -187,7 +188,7 @@ channelwise.register_autograd(_backward_channelwise, setup_context=_setup_channe
 # --- e3gen::channelwise_conv ------------------------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::channelwise_conv", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::channelwise_conv")
 def channelwise_conv(layout: str, roles: List[int], x: Tensor, y: Tensor, w: Tensor, g: Tensor, sender: Tensor,
                      receiver: Tensor, num_nodes: int) -> List[Tensor]:
     """The same for the fused convolution: x, g are node rows [num_nodes, .], y, w edge rows."""

@@ -42,6 +42,7 @@ from torch import Tensor
 
 import e3gen
 from e3gen.native import build
+from e3gen.native._custom_op import custom_op
 from e3gen.native._multilinear import slot_gradients
 
 MODES = ("uvuv", "uuu", "uvu<v")
@@ -212,7 +213,7 @@ def _needed(roles: Sequence[int]) -> List[int]:
 # --- e3gen::rowwise ------------------------------------------------------------------------------
 
 
-@torch.library.custom_op("e3gen::rowwise", mutates_args=(), device_types="cpu")
+@custom_op("e3gen::rowwise")
 def rowwise(layout: str, roles: List[int], x: Tensor, y: Tensor, g: Tensor) -> List[Tensor]:
     """[dG/d(operand r) for r in roles], every operand with one row per sample (those in roles unread)."""
     t = tables(layout)

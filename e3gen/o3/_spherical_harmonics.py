@@ -94,6 +94,7 @@ class SphericalHarmonics(torch.nn.Module):
         if strategy not in ("auto", "dense", "unrolled", "native"):
             raise ValueError(f"SphericalHarmonics: strategy must be 'auto', 'dense', 'unrolled' or 'native', got {strategy!r}")
         self.ls, self.irreps_out, self.irreps_in = _parse_ls(irreps_out, irreps_in)
+        self._description = f"SphericalHarmonics({self.irreps_out})"  # for messages (made once: asked per call)
         self.normalize = normalize
         self.normalization = normalization
         self.strategy = strategy
@@ -128,7 +129,7 @@ class SphericalHarmonics(torch.nn.Module):
             raise ValueError(f"SphericalHarmonics expects vectors of shape [..., 3], got shape {tuple(x.shape)}")
         batch = x.shape[:-1]
         x = x.reshape(-1, 3)
-        if native_backend.use_native_harmonics(self.strategy, self.lmax, x, f"SphericalHarmonics({self.irreps_out})"):
+        if native_backend.use_native_harmonics(self.strategy, self.lmax, x, self._description):
             sh = native_harmonics.spherical_harmonics(x, self.ls, self.normalize, self.normalization)
             return sh.reshape(*batch, self._dim)
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())

@@ -452,7 +452,13 @@ class TensorProduct(torch.nn.Module):
     # --- weights ------------------------------------------------------------------------------------
 
     def _describe(self) -> str:
-        return f"{type(self).__name__}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out})"
+        # Asked on every call (checks and messages name the layer); formatting three Irreps took ~10 us,
+        # so the text is made once (the irreps of a product do not change after construction).
+        description = self.__dict__.get("_description")
+        if description is None:
+            description = f"{type(self).__name__}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out})"
+            self.__dict__["_description"] = description
+        return description
 
     def _get_weights(self, weight: Optional[torch.Tensor]) -> torch.Tensor:
         if isinstance(weight, (list, tuple)):
@@ -509,16 +515,17 @@ class TensorProduct(torch.nn.Module):
         check_same_dtype_and_device(name, {"x": x, "y": y, "weight": None if internal else weight},
                                     self.weight if internal and self.weight_numel > 0 else None)
         shapes = [x.shape[:-1], y.shape[:-1]] + ([] if self.shared_weights else [weight.shape[:-1]])
+        same = all(shape == shapes[0] for shape in shapes[1:])  # the usual case: nothing to broadcast
         try:
-            batch = torch.broadcast_shapes(*shapes)
+            batch = shapes[0] if same else torch.broadcast_shapes(*shapes)
         except RuntimeError:
             raise ValueError(f"{name}: leading dims do not broadcast: x {list(x.shape)}, y {list(y.shape)}"
                              + ("" if self.shared_weights else f", weight {list(weight.shape)}")) from None
         b = math.prod(batch)
-        x = x.expand(*batch, -1).reshape(b, self._dim_in1)
-        y = y.expand(*batch, -1).reshape(b, self._dim_in2)
+        x = (x if same else x.expand(*batch, -1)).reshape(b, self._dim_in1)
+        y = (y if same else y.expand(*batch, -1)).reshape(b, self._dim_in2)
         if not self.shared_weights:
-            weight = weight.expand(*batch, -1).reshape(b, self.weight_numel)
+            weight = (weight if same else weight.expand(*batch, -1)).reshape(b, self.weight_numel)
         if native_backend.use_native_rowwise(self.strategy, self._native_rowwise, (x, y), self._describe()):
             return native_rowwise.product(self._native_rowwise_key, x, y).reshape(*batch, self._dim_out)
         if native_backend.use_native_rowwise(self.strategy, self._native_fc, (x, y, weight), self._describe()):

@@ -170,6 +170,39 @@ def test_fused_convolution_equals_product_then_index_add_with_derivatives(graph,
 
 
 @needs_toolchain
+@pytest.mark.parametrize("irreps", [("16x0e", "0e+1o+2e"), ("8x0e+16x0e", "0e+1o"), ("8x0e+16x1o", "0e+1o+2e"),
+                                    ("8x0e+9x0e", "0e+1o")])
+def test_rows_read_and_written_in_place_give_the_torch_kernels_numbers(irreps):
+    """Where a row is its own ir_mul buffer (scalars only, multiplicities filling whole lane blocks:
+    weights of NequIP/MACE-like products, scalar node features) the driver reads it in place and
+    writes its result with one copy; mixed here with layouts that are not (vectors, 9 channels).
+    Product and fused convolution with first and second derivatives equal the Torch kernels to 1e-12."""
+    dense, native = _products(*irreps)
+    operands = _inputs(dense, 23, seed=7)
+    out_dense, out_native = dense(*operands), native(*operands)
+    torch.testing.assert_close(out_native, out_dense, **TOL)
+    grad = torch.randn_like(out_dense)
+    first_native = torch.autograd.grad(out_native, operands, grad, create_graph=True)
+    first_dense = torch.autograd.grad(out_dense, operands, grad, create_graph=True)
+    for a, b in zip(first_native, first_dense):
+        torch.testing.assert_close(a, b, **TOL)
+    second_native = torch.autograd.grad(sum(a.pow(2).sum() for a in first_native), operands)
+    second_dense = torch.autograd.grad(sum(b.pow(2).sum() for b in first_dense), operands)
+    for c, d in zip(second_native, second_dense):
+        torch.testing.assert_close(c, d, **TOL)
+    g = torch.Generator().manual_seed(8)
+    sender, receiver = torch.randint(0, 5, (23,), generator=g), torch.randint(0, 5, (23,), generator=g)
+    h = torch.randn(5, dense.irreps_in1.dim, generator=g, dtype=torch.float64, requires_grad=True)
+    y, w = operands[1], operands[2]
+    expected = _convolution_reference(dense, h, y, w, sender, receiver)
+    got = ops.convolution(dense._native_key, h, y, w, sender, receiver)
+    torch.testing.assert_close(got, expected, **TOL)
+    grad = torch.randn_like(expected)
+    for a, b in zip(torch.autograd.grad(got, (h, y, w), grad), torch.autograd.grad(expected, (h, y, w), grad)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@needs_toolchain
 def test_gradcheck_and_gradgradcheck_of_the_fused_convolution():
     dense, _ = _products("2x0e+1x1o+1x2e", "0e+1o+2e")
     sender, receiver = torch.tensor([0, 1, 2, 2, 0]), torch.tensor([1, 1, 0, 2, 2])

@@ -81,19 +81,18 @@ def _recording(function: Callable, backward: Callable, setup_context: Optional[C
 
     as_list = "List" in str(function.__annotations__.get("return", ""))  # (annotations may be strings)
 
-    class Recorded(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, *args):
-            output = function(*args)
-            if setup_context is not None:
-                setup_context(ctx=ctx, inputs=args, output=output)
-            return tuple(output) if as_list else output
+    def forward(ctx, *args):
+        output = function(*args)
+        if setup_context is not None:
+            setup_context(ctx=ctx, inputs=args, output=output)
+        return tuple(output) if as_list else output
 
-        @staticmethod
-        def backward(ctx, *grads):
-            return backward(ctx, list(grads)) if as_list else backward(ctx, *grads)
+    def backward_of_recorded(ctx, *grads):
+        return backward(ctx, list(grads)) if as_list else backward(ctx, *grads)
 
-    Recorded.__name__ = Recorded.__qualname__ = f"EagerBackwardFor_{function.__name__}"
+    # (made with type(): autograd names the graph's nodes after the class when it is created)
+    Recorded = type(f"EagerFor_{function.__name__}", (torch.autograd.Function,),
+                    {"forward": staticmethod(forward), "backward": staticmethod(backward_of_recorded)})
 
     def record(args):
         output = Recorded.apply(*args)

@@ -191,12 +191,19 @@ def test_norm_activation_without_normalize_has_finite_gradients_at_zero_vectors(
         ([3, 8, 1], torch.tanh, {"out_act": True}),
         ([4, 5, 6], torch.relu, {"variance_in": 2, "variance_out": 3}),
         ([4, 2], None, {"variance_in": 2}),
+        ([3, 8, 8, 2], silu, {"out_act": True, "variance_in": 3, "variance_out": 2}),
     ],
 )
 def test_fully_connected_net_matches_e3nn(e3nn_nn, hs, act, options):
+    """e3gen applies each layer's scalars (1/sqrt(fan-in), the activation's constant, sqrt(var_out))
+    to the next layer's weights instead of to the activations; e3nn scales the activations: the
+    same numbers up to rounding, in eager mode and TorchScript."""
     ours, theirs = nn.FullyConnectedNet(hs, act, **options), e3nn_nn.FullyConnectedNet(hs, act, **options)
-    _assert_same_layer(ours, theirs, random_tensor(2, 5, hs[0], seed=0))
+    x = random_tensor(2, 5, hs[0], seed=0)
+    _assert_same_layer(ours, theirs, x)
     assert repr(ours) == repr(theirs) and repr(ours.layer0) == repr(theirs.layer0)
+    torch.testing.assert_close(torch.jit.script(ours)(x), ours(x), rtol=0, atol=0)
+    torch.testing.assert_close(ours.layer0(x), theirs.layer0(x), rtol=0, atol=1e-12)  # a layer alone
 
 
 BATCH_NORM_OPTIONS = [

@@ -77,3 +77,13 @@ class normalize2mom(torch.nn.Module):  # noqa: N801 - e3nn's name
         if self._is_id:
             return self.f(x)
         return self.f(x).mul(self.cst)
+
+    @torch.jit.export
+    def unscaled(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x), to be multiplied by `scale()` (where a layer folds the constant into its next weights)."""
+        return self.f(x)
+
+    @torch.jit.export
+    def scale(self) -> float:
+        """The factor forward applies after f: cst, or 1 where it is within 1e-4 of 1."""
+        return 1.0 if self._is_id else self.cst

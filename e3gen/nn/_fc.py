@@ -1,6 +1,6 @@
 """Fully connected scalar network (e3nn 0.6.0's `nn.FullyConnectedNet`), used for radial functions."""
 
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -35,15 +35,21 @@ class _Layer(torch.nn.Module):
         return f"Layer({self.h_in}->{self.h_out}, act={act})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.act is not None:
-            w = self.weight / (self.h_in * self.var_in) ** 0.5
-            x = x @ w
-            x = self.act(x)
-            x = x * self.var_out**0.5
-        else:
-            w = self.weight / (self.h_in * self.var_in / self.var_out) ** 0.5
-            x = x @ w
-        return x
+        x, scale = self.forward_scaled(x, 1.0)
+        return x if scale == 1.0 else x * scale
+
+    @torch.jit.export
+    def forward_scaled(self, x: torch.Tensor, scale_in: float) -> Tuple[torch.Tensor, float]:
+        """(x * scale_in) through the layer as (y, scale_out) with the layer's output = y * scale_out:
+        the scalars of the layer (1/sqrt(h_in var_in), the activation's normalisation constant,
+        sqrt(var_out)) are applied to the small weight matrix of the next layer instead of to the
+        [..., h] activations (one elementwise pass less forward and backward per factor)."""
+        act = self.act
+        if act is not None:
+            x = x @ (self.weight * (scale_in / (self.h_in * self.var_in) ** 0.5))
+            x = act.unscaled(x)
+            return x, act.scale() * self.var_out**0.5
+        return x @ (self.weight * (scale_in / (self.h_in * self.var_in / self.var_out) ** 0.5)), 1.0
 
 
 class FullyConnectedNet(torch.nn.Sequential):
@@ -88,6 +94,7 @@ class FullyConnectedNet(torch.nn.Sequential):
             check_same_dtype_and_device(f"FullyConnectedNet{self.hs}", {"x": x}, self.layer0.weight)
         if x.dim() == 0 or x.shape[-1] != self._h_in:
             raise ValueError(f"FullyConnectedNet{self.hs}: expected input of shape [..., {self._h_in}], got shape {list(x.shape)}")
+        scale = 1.0
         for layer in self:
-            x = layer(x)
-        return x
+            x, scale = layer.forward_scaled(x, scale)
+        return x if scale == 1.0 else x * scale  # (only after an output activation)

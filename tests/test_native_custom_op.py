@@ -115,3 +115,19 @@ def test_a_profile_names_the_e3gen_op_in_eager_calls():
         with torch.set_grad_enabled(grad), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
             _conv(ops.channelwise_conv, inputs[0], *[t.clone().requires_grad_(grad) for t in inputs[1:4]], *inputs[4:])
         assert "e3gen::channelwise_conv" in {event.name for event in profile.events()}
+
+
+@needs_native_toolchain
+def test_forward_mode_ad_is_refused_with_a_message_not_a_dropped_tangent():
+    """The native ops have no forward-mode formula; torch.library returned results without a tangent
+    (a silent wrong derivative). Dual tensors (torch.autograd.forward_ad) and torch.func.jvp get a
+    NotImplementedError naming the way out; plain tensors inside a dual level still run."""
+    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    sh = lambda v: native_harmonics.spherical_harmonics(v, [0, 1, 2], True, "component")  # noqa: E731
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
+        with pytest.raises(NotImplementedError, match="forward-mode AD .* strategy='dense'"):
+            sh(dual)
+        assert sh(x).shape == (4, 9)
+    with pytest.raises(NotImplementedError, match="forward-mode AD"):
+        torch.func.jvp(sh, (x,), (torch.ones_like(x),))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import torch
+from torch.autograd import forward_ad
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
@@ -56,6 +57,8 @@ class NativeOp:
         self._recorded = None  # the autograd.Function, once register_autograd gave the formula
 
     def __call__(self, *args):
+        if forward_ad._current_level >= 0:  # inside forward_ad.dual_level(): rare, so checked only then
+            _refuse_tangents(self.name, args)
         if not _plain_eager(args) or (self._recorded is None and _records_gradient(args)):
             return self.op(*args)
         if torch.autograd._profiler_enabled():  # a profile names the op as torch.library would
@@ -72,6 +75,15 @@ class NativeOp:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.op, name)
+
+
+def _refuse_tangents(name: str, args) -> None:
+    """Forward-mode AD has no formula here (torch.library would drop the tangent silently)."""
+    for arg in args:
+        if isinstance(arg, torch.Tensor) and forward_ad.unpack_dual(arg).tangent is not None:
+            raise NotImplementedError(
+                f"{name}: forward-mode AD (torch.autograd.forward_ad, torch.func.jvp) is not implemented for e3gen's "
+                f"native kernels; use the layer's strategy='dense' for it, or reverse mode (backward, torch.func.grad)")
 
 
 def _recording(function: Callable, backward: Callable, setup_context: Optional[Callable]):

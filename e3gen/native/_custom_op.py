@@ -83,7 +83,8 @@ def _refuse_tangents(name: str, args) -> None:
         if isinstance(arg, torch.Tensor) and forward_ad.unpack_dual(arg).tangent is not None:
             raise NotImplementedError(
                 f"{name}: forward-mode AD (torch.autograd.forward_ad, torch.func.jvp) is not implemented for e3gen's "
-                f"native kernels; use the layer's strategy='dense' for it, or reverse mode (backward, torch.func.grad)")
+                f"native kernels; use strategy='dense' (tensor products) or strategy='unrolled' (spherical harmonics), "
+                f"or reverse mode (backward, torch.func.grad)")
 
 
 def _recording(function: Callable, backward: Callable, setup_context: Optional[Callable]):

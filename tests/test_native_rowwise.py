@@ -327,3 +327,29 @@ def test_fully_connected_layout_covers_uvw_with_shared_weights_only():
     per_sample = o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", shared_weights=False, strategy="dense")
     assert per_sample._native_fc is None
     assert o3.FullTensorProduct("2x0e", "2x0e", strategy="dense")._native_fc is None
+
+
+@needs_toolchain
+@given(fully_connected_cases(), st.sampled_from([16, 300]))
+def test_native_fully_connected_float32_agrees_with_float64(case, extra_rows):
+    """The float32 driver has paths of its own (16 x 16 register transposes of full sub-blocks of
+    16 rows into and out of the output blocks, streaming stores, and a register-tiled matrix product
+    for the weights in place of BLAS): forward and the gradients for x, y and the weights in float32
+    equal the float64 Torch kernels to float32 rounding (relative and absolute 1e-4: sums of at most
+    a few hundred products of O(1) values, each rounded at 6e-8). The batch gets `extra_rows` more
+    (16: one full sub-block past a tail; 300: two full 128-row blocks and a partial one)."""
+    a, b, out, batch, seed = case
+    if not o3.FullyConnectedTensorProduct(a, b, out, strategy="dense").instructions:
+        return  # no allowed path: nothing to compute
+    dense, native = _fc_pair(a, b, out, seed)
+    native = native.float()
+    x, y = _inputs(dense, batch + extra_rows, seed)
+    g = torch.randn(x.shape[0], dense.irreps_out.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    wanted = lambda tp, x, y: (x, y, tp.weight)  # noqa: E731
+    x32, y32 = (t.detach().float().requires_grad_(True) for t in (x, y))
+    out_dense, out_native = dense(x, y), native(x32, y32)
+    torch.testing.assert_close(out_native.double(), out_dense, rtol=1e-4, atol=1e-4)
+    grads_dense = torch.autograd.grad(out_dense, wanted(dense, x, y), g, materialize_grads=True)
+    grads_native = torch.autograd.grad(out_native, wanted(native, x32, y32), g.float(), materialize_grads=True)
+    for p, q in zip(grads_native, grads_dense):
+        torch.testing.assert_close(p.double(), q, rtol=1e-4, atol=1e-4)

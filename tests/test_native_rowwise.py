@@ -353,3 +353,42 @@ def test_native_fully_connected_float32_agrees_with_float64(case, extra_rows):
     grads_native = torch.autograd.grad(out_native, wanted(native, x32, y32), g.float(), materialize_grads=True)
     for p, q in zip(grads_native, grads_dense):
         torch.testing.assert_close(p.double(), q, rtol=1e-4, atol=1e-4)
+
+
+@needs_toolchain
+def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(monkeypatch):
+    """The row-count rule (fully_connected.AUTO_MIN_ROWS, measured in its comment): under "auto" a
+    fully connected product of fewer rows runs the Torch kernels, from the threshold on the native
+    op; "native" runs the op at any row count, "dense" never. Rows are counted after broadcasting
+    the leading dims. Every route gives the dense numbers to 1e-12 (float64)."""
+    from e3gen.native import fully_connected
+
+    threshold = fully_connected.AUTO_MIN_ROWS
+    calls = []
+    real = fully_connected.product
+    monkeypatch.setattr(fully_connected, "product", lambda *args: calls.append(args[1].shape[0]) or real(*args))
+    dense, native = _fc_pair("2x0e+2x1o", "1x0e", "2x0e+2x1o", seed=3)
+    auto = o3.FullyConnectedTensorProduct("2x0e+2x1o", "1x0e", "2x0e+2x1o", strategy="auto").double()
+    auto.load_state_dict(dense.state_dict())
+    for rows, expected in ((0, []), (1, []), (threshold - 1, []), (threshold, [threshold]), (3 * threshold, [3 * threshold])):
+        calls.clear()
+        x, y = _inputs(dense, rows, seed=rows)
+        torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
+        assert calls == expected, (rows, calls)
+    calls.clear()
+    x, y = _inputs(dense, 1, seed=1)
+    torch.testing.assert_close(native(x, y), dense(x, y), **TOL)
+    assert calls == [1]
+    # leading dims: [2, threshold // 2 + 1] rows broadcast to 2 * (threshold // 2 + 1) >= threshold
+    calls.clear()
+    x3 = torch.randn(2, threshold // 2 + 1, dense.irreps_in1.dim, dtype=torch.float64)
+    y3 = torch.randn(1, threshold // 2 + 1, dense.irreps_in2.dim, dtype=torch.float64)
+    torch.testing.assert_close(auto(x3, y3), dense(x3, y3), **TOL)
+    assert calls == [2 * (threshold // 2 + 1)]
+    # the seam alone: the rule reads the rows of the first tensor, under "auto" only
+    t = lambda rows: (torch.zeros(rows, 3), torch.zeros(rows, 1))  # noqa: E731
+    layout = auto._native_fc
+    assert not backend.use_native_rowwise("auto", layout, t(9), "p", min_rows=10)
+    assert backend.use_native_rowwise("auto", layout, t(10), "p", min_rows=10)
+    assert backend.use_native_rowwise("native", layout, t(1), "p", min_rows=10)
+    assert not backend.use_native_rowwise("dense", layout, t(10), "p", min_rows=10)

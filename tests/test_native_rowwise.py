@@ -392,3 +392,21 @@ def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(m
     assert backend.use_native_rowwise("auto", layout, t(10), "p", min_rows=10)
     assert backend.use_native_rowwise("native", layout, t(1), "p", min_rows=10)
     assert not backend.use_native_rowwise("dense", layout, t(10), "p", min_rows=10)
+
+
+def test_planner_refuses_a_path_with_an_unreached_destination_component():
+    """The fully connected driver calls the kernels' assigning variant (kAssign: written, not added)
+    on scratch it does not zero, so every destination component must have a term. Every
+    Clebsch-Gordan path up to the library's l has (the plan builds); a path with the terms of x's
+    component 0 removed is refused for role x (naming the component) and still planned for g."""
+    import dataclasses
+
+    from e3gen.codegen.plan_cpp_rowwise import plan_rowwise_role, plan_rowwise_unit, rowwise_triples
+    from e3gen.ir.lower import lower_coupling_path
+
+    plan_rowwise_unit(3, tuple(lower_coupling_path(*t) for t in rowwise_triples(3)))
+    path = lower_coupling_path(1, 1, 0)
+    cut = dataclasses.replace(path, terms=tuple(t for t in path.terms if t.indices[0] != 0))
+    with pytest.raises(ValueError, match=r"components \[0\] of x"):
+        plan_rowwise_role(cut, "x")
+    assert plan_rowwise_role(cut, "g").loops

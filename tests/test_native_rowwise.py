@@ -357,13 +357,16 @@ def test_native_fully_connected_float32_agrees_with_float64(case, extra_rows):
 
 @needs_toolchain
 def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(monkeypatch):
-    """The row-count rule (fully_connected.AUTO_MIN_ROWS, measured in its comment): under "auto" a
-    fully connected product of fewer rows runs the Torch kernels, from the threshold on the native
-    op; "native" runs the op at any row count, "dense" never. Rows are counted after broadcasting
-    the leading dims. Every route gives the dense numbers to 1e-12 (float64)."""
+    """The row-count rule (fully_connected.AUTO_MIN_ROWS, measured in its comment): under "auto" on
+    one thread a fully connected product of fewer rows runs the Torch kernels, from the threshold on
+    the native op; with two threads the op at any row count (the rule is off); "native" runs the op
+    at any row count, "dense" never. Rows are counted after broadcasting the leading dims. Every
+    route gives the dense numbers to 1e-12 (float64)."""
     from e3gen.native import fully_connected
 
     threshold = fully_connected.AUTO_MIN_ROWS
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert fully_connected.auto_min_rows() == threshold
     calls = []
     real = fully_connected.product
     monkeypatch.setattr(fully_connected, "product", lambda *args: calls.append(args[1].shape[0]) or real(*args))
@@ -385,6 +388,13 @@ def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(m
     y3 = torch.randn(1, threshold // 2 + 1, dense.irreps_in2.dim, dtype=torch.float64)
     torch.testing.assert_close(auto(x3, y3), dense(x3, y3), **TOL)
     assert calls == [2 * (threshold // 2 + 1)]
+    # two threads: no threshold
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert fully_connected.auto_min_rows() == 0
+    calls.clear()
+    x, y = _inputs(dense, 1, seed=2)
+    torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
+    assert calls == [1]
     # the seam alone: the rule reads the rows of the first tensor, under "auto" only
     t = lambda rows: (torch.zeros(rows, 3), torch.zeros(rows, 1))  # noqa: E731
     layout = auto._native_fc

@@ -150,7 +150,7 @@ def use_native_rowwise(strategy: str, layout, tensors: Sequence[torch.Tensor], o
     """Whether `owner` runs this call on the native products without weights (`e3gen.native.rowwise`),
     the same rule as `use_native` for a `RowwiseLayout` (None where those kernels do not apply).
     Under "auto", calls with fewer than `min_rows` rows (tensors[0].shape[0]) keep the Torch kernels
-    (the fully connected op's fixed cost, `fully_connected.AUTO_MIN_ROWS`); "native" ignores it."""
+    (the fully connected op's fixed cost, `fully_connected.auto_min_rows`); "native" ignores it."""
     if strategy not in ("auto", "native") or layout is None:
         return False
     if strategy == "auto" and tensors[0].shape[0] < min_rows:

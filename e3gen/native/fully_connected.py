@@ -143,7 +143,17 @@ def _dims(layout: str) -> Tuple[int, int, int, int]:
 #             100 rows 2.19 / 2.23, 2.16 / 1.98;  1,000 rows 14.1 / 28.7, 16.1 / 32.6
 # The break-even is ~50 rows in float32 and ~100 in float64; 100 keeps the worst loss either side
 # under ~0.1 ms (float32 at 64 rows) where the native op alone would lose up to 0.9 ms (float64, 40).
+# With more than one thread the rule is off: under 128 rows the op runs on the calling thread alone,
+# while the dense path's small matrix products enter torch's thread pool, which stalls whenever the
+# other core is busy (two threads, 40 rows, float32, a neighbour's benchmark running: dense median
+# 0.79 ms but 90th percentile 7.7 ms over 100 calls, and medians of 13-16 ms in a busier minute,
+# against the native op's 1.1-1.5 ms).
 AUTO_MIN_ROWS = 100
+
+
+def auto_min_rows() -> int:
+    """The fewest rows for which strategy="auto" runs this op: AUTO_MIN_ROWS on one thread, else 0."""
+    return AUTO_MIN_ROWS if torch.get_num_threads() == 1 else 0
 
 _NOT_READ = torch.empty(0)
 

@@ -151,6 +151,7 @@ def _dims(layout: str) -> Tuple[int, int, int, int]:
 AUTO_MIN_ROWS = 100
 
 
+@torch.compiler.assume_constant_result  # torch.compile bakes in the thread count it traced with
 def auto_min_rows() -> int:
     """The fewest rows for which strategy="auto" runs this op: AUTO_MIN_ROWS on one thread, else 0."""
     return AUTO_MIN_ROWS if torch.get_num_threads() == 1 else 0

@@ -327,3 +327,96 @@ def test_fully_connected_layout_covers_uvw_with_shared_weights_only():
     per_sample = o3.FullyConnectedTensorProduct("2x0e", "2x0e", "2x0e", shared_weights=False, strategy="dense")
     assert per_sample._native_fc is None
     assert o3.FullTensorProduct("2x0e", "2x0e", strategy="dense")._native_fc is None
+
+
+@needs_toolchain
+@given(fully_connected_cases(), st.sampled_from([16, 300]))
+def test_native_fully_connected_float32_agrees_with_float64(case, extra_rows):
+    """The float32 driver has paths of its own (16 x 16 register transposes of full sub-blocks of
+    16 rows into and out of the output blocks, streaming stores, and a register-tiled matrix product
+    for the weights in place of BLAS): forward and the gradients for x, y and the weights in float32
+    equal the float64 Torch kernels to float32 rounding (relative and absolute 1e-4: sums of at most
+    a few hundred products of O(1) values, each rounded at 6e-8). The batch gets `extra_rows` more
+    (16: one full sub-block past a tail; 300: two full 128-row blocks and a partial one)."""
+    a, b, out, batch, seed = case
+    if not o3.FullyConnectedTensorProduct(a, b, out, strategy="dense").instructions:
+        return  # no allowed path: nothing to compute
+    dense, native = _fc_pair(a, b, out, seed)
+    native = native.float()
+    x, y = _inputs(dense, batch + extra_rows, seed)
+    g = torch.randn(x.shape[0], dense.irreps_out.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    wanted = lambda tp, x, y: (x, y, tp.weight)  # noqa: E731
+    x32, y32 = (t.detach().float().requires_grad_(True) for t in (x, y))
+    out_dense, out_native = dense(x, y), native(x32, y32)
+    torch.testing.assert_close(out_native.double(), out_dense, rtol=1e-4, atol=1e-4)
+    grads_dense = torch.autograd.grad(out_dense, wanted(dense, x, y), g, materialize_grads=True)
+    grads_native = torch.autograd.grad(out_native, wanted(native, x32, y32), g.float(), materialize_grads=True)
+    for p, q in zip(grads_native, grads_dense):
+        torch.testing.assert_close(p.double(), q, rtol=1e-4, atol=1e-4)
+
+
+@needs_toolchain
+def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(monkeypatch):
+    """The row-count rule (fully_connected.AUTO_MIN_ROWS, measured in its comment): under "auto" on
+    one thread a fully connected product of fewer rows runs the Torch kernels, from the threshold on
+    the native op; with two threads the op at any row count (the rule is off); "native" runs the op
+    at any row count, "dense" never. Rows are counted after broadcasting the leading dims. Every
+    route gives the dense numbers to 1e-12 (float64)."""
+    from e3gen.native import fully_connected
+
+    threshold = fully_connected.AUTO_MIN_ROWS
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert fully_connected.auto_min_rows() == threshold
+    calls = []
+    real = fully_connected.product
+    monkeypatch.setattr(fully_connected, "product", lambda *args: calls.append(args[1].shape[0]) or real(*args))
+    dense, native = _fc_pair("2x0e+2x1o", "1x0e", "2x0e+2x1o", seed=3)
+    auto = o3.FullyConnectedTensorProduct("2x0e+2x1o", "1x0e", "2x0e+2x1o", strategy="auto").double()
+    auto.load_state_dict(dense.state_dict())
+    for rows, expected in ((0, []), (1, []), (threshold - 1, []), (threshold, [threshold]), (3 * threshold, [3 * threshold])):
+        calls.clear()
+        x, y = _inputs(dense, rows, seed=rows)
+        torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
+        assert calls == expected, (rows, calls)
+    calls.clear()
+    x, y = _inputs(dense, 1, seed=1)
+    torch.testing.assert_close(native(x, y), dense(x, y), **TOL)
+    assert calls == [1]
+    # leading dims: [2, threshold // 2 + 1] rows broadcast to 2 * (threshold // 2 + 1) >= threshold
+    calls.clear()
+    x3 = torch.randn(2, threshold // 2 + 1, dense.irreps_in1.dim, dtype=torch.float64)
+    y3 = torch.randn(1, threshold // 2 + 1, dense.irreps_in2.dim, dtype=torch.float64)
+    torch.testing.assert_close(auto(x3, y3), dense(x3, y3), **TOL)
+    assert calls == [2 * (threshold // 2 + 1)]
+    # two threads: no threshold
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert fully_connected.auto_min_rows() == 0
+    calls.clear()
+    x, y = _inputs(dense, 1, seed=2)
+    torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
+    assert calls == [1]
+    # the seam alone: the rule reads the rows of the first tensor, under "auto" only
+    t = lambda rows: (torch.zeros(rows, 3), torch.zeros(rows, 1))  # noqa: E731
+    layout = auto._native_fc
+    assert not backend.use_native_rowwise("auto", layout, t(9), "p", min_rows=10)
+    assert backend.use_native_rowwise("auto", layout, t(10), "p", min_rows=10)
+    assert backend.use_native_rowwise("native", layout, t(1), "p", min_rows=10)
+    assert not backend.use_native_rowwise("dense", layout, t(10), "p", min_rows=10)
+
+
+def test_planner_refuses_a_path_with_an_unreached_destination_component():
+    """The fully connected driver calls the kernels' assigning variant (kAssign: written, not added)
+    on scratch it does not zero, so every destination component must have a term. Every
+    Clebsch-Gordan path up to the library's l has (the plan builds); a path with the terms of x's
+    component 0 removed is refused for role x (naming the component) and still planned for g."""
+    import dataclasses
+
+    from e3gen.codegen.plan_cpp_rowwise import plan_rowwise_role, plan_rowwise_unit, rowwise_triples
+    from e3gen.ir.lower import lower_coupling_path
+
+    plan_rowwise_unit(3, tuple(lower_coupling_path(*t) for t in rowwise_triples(3)))
+    path = lower_coupling_path(1, 1, 0)
+    cut = dataclasses.replace(path, terms=tuple(t for t in path.terms if t.indices[0] != 0))
+    with pytest.raises(ValueError, match=r"components \[0\] of x"):
+        plan_rowwise_role(cut, "x")
+    assert plan_rowwise_role(cut, "g").loops

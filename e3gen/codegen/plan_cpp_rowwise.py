@@ -33,7 +33,11 @@ Decisions (the template only lays them out):
 * within a destination, terms are grouped by the factor they share (the lower-indexed of the two
   operands), `x[i] * (c y[j] + c' y[j'] ...)`: one fused multiply-add per term instead of two
   products and an add (the compiler may not reassociate floating point itself);
-* the path coefficient c multiplies each destination's sum once.
+* the path coefficient c multiplies each destination's sum once;
+* every function adds to its destination, or (template flag kAssign) writes it: the fully connected
+  driver's coupled pairs and contracted gradients have one writer per slot, and writing them spares
+  zeroing megabytes of scratch first. So every destination component must have a term (refused
+  otherwise; a Clebsch-Gordan path reaches every component of each operand).
 
 The same library runs the fully connected products (mode "uvw" with shared weights,
 FullyConnectedTensorProduct): per block of SUB_BLOCKS * ROWS rows, the g kernels couple every
@@ -163,6 +167,10 @@ def plan_rowwise_role(path: CouplingPath, role: str) -> RowwiseFunction:
         f"x [{d1}][K], y [{d2}][K], g [{d3}][K] (row b of the block contiguous); "
         f"{len(path.terms)} nonzero terms of {d1 * d2 * d3}.",
     )
+    missed = sorted(set(range((d1, d2, d3)[_AXIS[role]])) - {t.indices[_AXIS[role]] for t in path.terms})
+    if missed:  # the assigning variant (kAssign) would leave these components unwritten
+        raise ValueError(f"plan_rowwise_role: path {path.key} has no term reaching components {missed} of {role}; "
+                         "every destination component needs one (a Clebsch-Gordan path reaches them all)")
     return RowwiseFunction(f"rowwise_{l1}_{l2}_{l3}_d{role}", comment, loops)
 
 

@@ -94,7 +94,6 @@ class SphericalHarmonics(torch.nn.Module):
         if strategy not in ("auto", "dense", "unrolled", "native"):
             raise ValueError(f"SphericalHarmonics: strategy must be 'auto', 'dense', 'unrolled' or 'native', got {strategy!r}")
         self.ls, self.irreps_out, self.irreps_in = _parse_ls(irreps_out, irreps_in)
-        self._description = f"SphericalHarmonics({self.irreps_out})"  # for messages (made once: asked per call)
         self.normalize = normalize
         self.normalization = normalization
         self.strategy = strategy
@@ -123,13 +122,21 @@ class SphericalHarmonics(torch.nn.Module):
         if strategy in ("auto", "native"):  # compile (or load) now, so that calls and tracing only look it up
             native_backend.available_harmonics(self.lmax)
 
+    def _describe(self) -> str:
+        """The layer in messages, made once (asked per call; kept in __dict__, so pickles of layers made
+        before it existed still load and describe themselves)."""
+        description = self.__dict__.get("_description")
+        if description is None:
+            description = self.__dict__["_description"] = f"SphericalHarmonics({self.irreps_out})"
+        return description
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_float_tensors("SphericalHarmonics", {"x": x})
         if x.shape[-1:] != (3,):
             raise ValueError(f"SphericalHarmonics expects vectors of shape [..., 3], got shape {tuple(x.shape)}")
         batch = x.shape[:-1]
         x = x.reshape(-1, 3)
-        if native_backend.use_native_harmonics(self.strategy, self.lmax, x, self._description):
+        if native_backend.use_native_harmonics(self.strategy, self.lmax, x, self._describe()):
             sh = native_harmonics.spherical_harmonics(x, self.ls, self.normalize, self.normalization)
             return sh.reshape(*batch, self._dim)
         unrolled = self.strategy == "unrolled" or (self.strategy == "auto" and torch.compiler.is_compiling())

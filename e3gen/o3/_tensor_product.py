@@ -263,7 +263,8 @@ class TensorProduct(torch.nn.Module):
     FullTensorProduct, ElementwiseTensorProduct, TensorSquare without irreps_out) those of
     `e3gen.native.rowwise`, for fully connected ones (uvw, shared weights) those of
     `e3gen.native.fully_connected`. "auto" picks them too wherever they apply and can be built
-    (`e3gen.native.backend`; fully connected ones on one thread from `fully_connected.AUTO_MIN_ROWS` rows on). All give the same numbers up to rounding.
+    (`e3gen.native.backend`; fully connected ones, on one thread, from `fully_connected.AUTO_MIN_ROWS`
+    rows on). All give the same numbers up to rounding.
     """
 
     def __init__(

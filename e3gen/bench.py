@@ -199,10 +199,15 @@ def _graph_inputs(module, edges: int):
 
 def release_free_memory() -> None:
     """Return the allocator's cached free pages to the system (tcmalloc: MallocExtension_ReleaseFreeMemory;
-    glibc: malloc_trim). A forked child inherits the parent's cache as resident memory, and a caching
-    allocator (tcmalloc) would serve the measured call from it without growing the resident set:
-    e3nn's 400 MB rows read 12 MB under tcmalloc before this."""
+    glibc: malloc_trim), and e3gen's native output cache too (`e3gen.native.output_cache`). A forked
+    child inherits the parent's caches as resident memory, and a caching allocator (tcmalloc) would
+    serve the measured call from it without growing the resident set: e3nn's 400 MB rows read 12 MB
+    under tcmalloc before this."""
     import ctypes
+
+    from e3gen.native import output_cache
+
+    output_cache.release()
 
     process = ctypes.CDLL(None)
     for name in ("MallocExtension_ReleaseFreeMemory", "malloc_trim"):

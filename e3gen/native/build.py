@@ -39,6 +39,7 @@ import torch
 
 import e3gen
 from e3gen import store
+from e3gen.native import output_cache
 
 MIN_LMAX = 3
 # -O2: the kernels' loops have fixed lengths (channel blocks of plan_cpp.LANES), which -O2
@@ -205,6 +206,7 @@ def load_or_compile(root: Path, namespace: str, sources, digest: str, flags, wha
         cached = _verified(folder, sources, digest)
     if cached:
         torch.ops.load_library(str(folder / f"{namespace}.so"))
+        output_cache.link(namespace)
         return folder, 0.0
     print(f"e3gen: compiling {what} into {root} (once)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
@@ -212,6 +214,7 @@ def load_or_compile(root: Path, namespace: str, sources, digest: str, flags, wha
         folder = _compile(root, namespace, sources, digest, flags)
     except Exception as error:  # a compiler that fails is as unusable as a missing one
         raise NativeUnavailable(f"compiling {what} failed ({type(error).__name__}: {error})") from error
+    output_cache.link(namespace)
     seconds = time.perf_counter() - start
     print(f"e3gen: compiled {what} in {seconds:.1f}s", file=sys.stderr, flush=True)
     return folder, seconds
@@ -250,6 +253,7 @@ def load_library(lmax: int) -> NativeLibrary:
                     f"compiling the native kernels failed ({type(failure).__name__}: {failure})") from failure
             seconds = time.perf_counter() - start
             print(f"e3gen: compiled the native kernels in {seconds:.1f}s", file=sys.stderr, flush=True)
+        output_cache.link(namespace)
         library = NativeLibrary(lmax, namespace, plan.triples, folder, seconds)
         _loaded[lmax] = library
         return library

@@ -5,6 +5,7 @@
   fake implementations and autograd formulas (eager, torch.compile and torch.export use them);
 * `harmonics`: the spherical harmonics library and its ops (`e3gen::spherical_harmonics` and its
   backward and double backward), built the same way from the IR's recursion steps;
+* `output_cache`: the process's cache of freed large outputs (page faults paid once, not per call);
 * `backend`: the one place where a layer's `strategy` is resolved to "native" or the Torch kernels.
 
 A second native target (a GPU renderer of the same IR) would be another `build` beside this one

@@ -356,52 +356,35 @@ def test_native_fully_connected_float32_agrees_with_float64(case, extra_rows):
 
 
 @needs_toolchain
-def test_auto_keeps_the_dense_kernels_for_fully_connected_products_of_few_rows(monkeypatch):
-    """The row-count rule (fully_connected.AUTO_MIN_ROWS, measured in its comment): under "auto" on
-    one thread a fully connected product of fewer rows runs the Torch kernels, from the threshold on
-    the native op; with two threads the op at any row count (the rule is off); "native" runs the op
-    at any row count, "dense" never. Rows are counted after broadcasting the leading dims. Every
-    route gives the dense numbers to 1e-12 (float64)."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_runs_the_native_fully_connected_op_at_every_row_count(monkeypatch, threads):
+    """No row-count rule (the driver computes only the sub-blocks that hold rows, so the op beats the
+    dense kernels from one row on: the table in fully_connected.py): under "auto" a fully connected
+    product runs the native op for 0, 1, 40, 128 and 150 rows, on one thread and on two, rows counted
+    after broadcasting the leading dims; "dense" never does. Every route gives the dense numbers to
+    1e-12 (float64)."""
     from e3gen.native import fully_connected
 
-    threshold = fully_connected.AUTO_MIN_ROWS
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert fully_connected.auto_min_rows() == threshold
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     calls = []
     real = fully_connected.product
     monkeypatch.setattr(fully_connected, "product", lambda *args: calls.append(args[1].shape[0]) or real(*args))
-    dense, native = _fc_pair("2x0e+2x1o", "1x0e", "2x0e+2x1o", seed=3)
+    dense, _ = _fc_pair("2x0e+2x1o", "1x0e", "2x0e+2x1o", seed=3)
     auto = o3.FullyConnectedTensorProduct("2x0e+2x1o", "1x0e", "2x0e+2x1o", strategy="auto").double()
     auto.load_state_dict(dense.state_dict())
-    for rows, expected in ((0, []), (1, []), (threshold - 1, []), (threshold, [threshold]), (3 * threshold, [3 * threshold])):
+    for rows in (0, 1, 40, 128, 150):
         calls.clear()
         x, y = _inputs(dense, rows, seed=rows)
         torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
-        assert calls == expected, (rows, calls)
+        assert calls == [rows], (rows, calls)
     calls.clear()
-    x, y = _inputs(dense, 1, seed=1)
-    torch.testing.assert_close(native(x, y), dense(x, y), **TOL)
-    assert calls == [1]
-    # leading dims: [2, threshold // 2 + 1] rows broadcast to 2 * (threshold // 2 + 1) >= threshold
-    calls.clear()
-    x3 = torch.randn(2, threshold // 2 + 1, dense.irreps_in1.dim, dtype=torch.float64)
-    y3 = torch.randn(1, threshold // 2 + 1, dense.irreps_in2.dim, dtype=torch.float64)
+    x3 = torch.randn(2, 21, dense.irreps_in1.dim, dtype=torch.float64)
+    y3 = torch.randn(1, 21, dense.irreps_in2.dim, dtype=torch.float64)
     torch.testing.assert_close(auto(x3, y3), dense(x3, y3), **TOL)
-    assert calls == [2 * (threshold // 2 + 1)]
-    # two threads: no threshold
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    assert fully_connected.auto_min_rows() == 0
+    assert calls == [42]
     calls.clear()
-    x, y = _inputs(dense, 1, seed=2)
-    torch.testing.assert_close(auto(x, y), dense(x, y), **TOL)
-    assert calls == [1]
-    # the seam alone: the rule reads the rows of the first tensor, under "auto" only
-    t = lambda rows: (torch.zeros(rows, 3), torch.zeros(rows, 1))  # noqa: E731
-    layout = auto._native_fc
-    assert not backend.use_native_rowwise("auto", layout, t(9), "p", min_rows=10)
-    assert backend.use_native_rowwise("auto", layout, t(10), "p", min_rows=10)
-    assert backend.use_native_rowwise("native", layout, t(1), "p", min_rows=10)
-    assert not backend.use_native_rowwise("dense", layout, t(10), "p", min_rows=10)
+    dense(x3, y3)
+    assert calls == []
 
 
 def test_planner_refuses_a_path_with_an_unreached_destination_component():

@@ -146,14 +146,11 @@ def prepare_rowwise(strategy: str, layout) -> None:
         available_rowwise(layout.lmax)
 
 
-def use_native_rowwise(strategy: str, layout, tensors: Sequence[torch.Tensor], owner: str, min_rows: int = 0) -> bool:
-    """Whether `owner` runs this call on the native products without weights (`e3gen.native.rowwise`),
-    the same rule as `use_native` for a `RowwiseLayout` (None where those kernels do not apply).
-    Under "auto", calls with fewer than `min_rows` rows (tensors[0].shape[0]) keep the Torch kernels
-    (the fully connected op's fixed cost, `fully_connected.auto_min_rows`); "native" ignores it."""
+def use_native_rowwise(strategy: str, layout, tensors: Sequence[torch.Tensor], owner: str) -> bool:
+    """Whether `owner` runs this call on the native products without weights (`e3gen.native.rowwise`)
+    or the fully connected op, the same rule as `use_native` for a `RowwiseLayout` or
+    `FullyConnectedLayout` (None where those kernels do not apply)."""
     if strategy not in ("auto", "native") or layout is None:
-        return False
-    if strategy == "auto" and tensors[0].shape[0] < min_rows:
         return False
     if strategy == "auto" and capturing_for_export(tensors):
         return False

@@ -132,30 +132,15 @@ def _dims(layout: str) -> Tuple[int, int, int, int]:
     return FullyConnectedLayout.from_key(layout).dims
 
 
-# Under strategy="auto", products of fewer rows run the Torch kernels ("dense"). The driver works in
-# blocks of 128 rows (plan_cpp_rowwise.SUB_BLOCKS * ROWS) and pays for a whole block however few rows
-# it holds, so its time is flat below 128 rows while the dense path's shrinks with the rows.
-# Measured (2026-11-30, 2-core EPYC, one thread, forward+backward, medians of 60 interleaved calls)
-# on NequIP's self-connection FullyConnectedTensorProduct("32x0e+32x1o+32x2e", "1x0e" or "4x0e",
-# "32x0e+32x1o+32x2e"), native / dense ms:
-#   float32:  40 rows 1.02 / 0.89 (1x0e), 1.15 / 1.02 (4x0e);  64 rows 1.00 / 1.08, 1.17 / 1.28;
-#             100 rows 1.01 / 1.40, 1.18 / 1.69;  1,000 rows 5.6 / 15.5, 6.5 / 18.3
-#   float64:  40 rows 1.69 / 0.93, 2.02 / 1.12;  64 rows 1.73 / 1.20, 2.00 / 1.46;
-#             100 rows 2.19 / 2.23, 2.16 / 1.98;  1,000 rows 14.1 / 28.7, 16.1 / 32.6
-# The break-even is ~50 rows in float32 and ~100 in float64; 100 keeps the worst loss either side
-# under ~0.1 ms (float32 at 64 rows) where the native op alone would lose up to 0.9 ms (float64, 40).
-# With more than one thread the rule is off: under 128 rows the op runs on the calling thread alone,
-# while the dense path's small matrix products enter torch's thread pool, which stalls whenever the
-# other core is busy (two threads, 40 rows, float32, a neighbour's benchmark running: dense median
-# 0.79 ms but 90th percentile 7.7 ms over 100 calls, and medians of 13-16 ms in a busier minute,
-# against the native op's 1.1-1.5 ms).
-AUTO_MIN_ROWS = 100
-
-
-@torch.compiler.assume_constant_result  # torch.compile bakes in the thread count it traced with
-def auto_min_rows() -> int:
-    """The fewest rows for which strategy="auto" runs this op: AUTO_MIN_ROWS on one thread, else 0."""
-    return AUTO_MIN_ROWS if torch.get_num_threads() == 1 else 0
+# No row-count rule: strategy="auto" runs this op at any number of rows. Until the driver computed
+# only the 16-row sub-blocks that hold rows, it paid for a whole 128-row block, and "auto" kept the
+# dense kernels below 100 rows on one thread. Measured since (2026-11-30, 2-core EPYC, one thread,
+# forward+backward, medians of 60 calls) on NequIP's self-connection
+# FullyConnectedTensorProduct("32x0e+32x1o+32x2e", "1x0e" or "4x0e", "32x0e+32x1o+32x2e"), native / dense ms:
+#   float32:  16 rows 0.30 / 0.57 (1x0e), 0.32 / 0.63 (4x0e);  40 rows 0.45 / 0.78, 0.50 / 0.92;
+#             64 rows 0.48 / 1.00, 0.57 / 1.19;  100 rows 0.76 / 1.34, 0.86 / 1.63
+#   float64:  16 rows 0.38 / 0.58, 0.47 / 0.68;  40 rows 0.71 / 0.88, 0.80 / 1.06;
+#             64 rows 0.90 / 1.15, 1.06 / 1.38;  100 rows 1.40 / 1.68, 1.67 / 2.01
 
 _NOT_READ = torch.empty(0)
 

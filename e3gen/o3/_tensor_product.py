@@ -263,8 +263,7 @@ class TensorProduct(torch.nn.Module):
     FullTensorProduct, ElementwiseTensorProduct, TensorSquare without irreps_out) those of
     `e3gen.native.rowwise`, for fully connected ones (uvw, shared weights) those of
     `e3gen.native.fully_connected`. "auto" picks them too wherever they apply and can be built
-    (`e3gen.native.backend`; fully connected ones, on one thread, from `fully_connected.AUTO_MIN_ROWS`
-    rows on). All give the same numbers up to rounding.
+    (`e3gen.native.backend`). All give the same numbers up to rounding.
     """
 
     def __init__(
@@ -529,8 +528,7 @@ class TensorProduct(torch.nn.Module):
             weight = (weight if same else weight.expand(*batch, -1)).reshape(b, self.weight_numel)
         if native_backend.use_native_rowwise(self.strategy, self._native_rowwise, (x, y), self._describe()):
             return native_rowwise.product(self._native_rowwise_key, x, y).reshape(*batch, self._dim_out)
-        if native_backend.use_native_rowwise(self.strategy, self._native_fc, (x, y, weight), self._describe(),
-                                             min_rows=native_fc.auto_min_rows()):
+        if native_backend.use_native_rowwise(self.strategy, self._native_fc, (x, y, weight), self._describe()):
             return native_fc.product(self._native_fc_key, x, y, weight).reshape(*batch, self._dim_out)
         if native_backend.use_native(self.strategy, self._native_layout, (x, y, weight), self._describe()):
             w = weight.expand(b, -1) if self.shared_weights else weight

@@ -141,6 +141,22 @@ def test_live_outputs_are_never_handed_out_and_small_blocks_never_serve_larger_o
     torch.testing.assert_close(larger[:2000], kept, **TOL)
 
 
+@pytest.mark.parametrize("megabytes", [4, 6, 14, 40])
+def test_a_freed_output_serves_the_next_output_of_its_size(megabytes):
+    """Blocks are mapped in whole 2 MB pages: an output just over a multiple of 2 MB (here 64 bytes
+    over) must still be served from the block its predecessor of the same size left (a block 2 MB
+    larger than the request is within the quarter allowed once the request is rounded the same way)."""
+    native = o3.SphericalHarmonics([0, 1, 2, 3], True, strategy="native")  # 16 float32 columns: 64 bytes a row
+    x = torch.randn(((megabytes << 20) + 64) // 64, 3)
+    with torch.no_grad():
+        native(x)
+        before = output_cache.stats()
+        out = native(x)
+    after = output_cache.stats()
+    assert out.nbytes == (megabytes << 20) + 64
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
+
+
 def test_limit_and_release_bound_what_is_kept_and_all_libraries_share_one_cache():
     run = _product_of_rows(2000)
     out = run()

@@ -204,19 +204,19 @@ def load_or_compile(root: Path, namespace: str, sources, digest: str, flags, wha
     folder = root / namespace
     with store.locked(root, exclusive=False):
         cached = _verified(folder, sources, digest)
+    seconds = 0.0
     if cached:
         torch.ops.load_library(str(folder / f"{namespace}.so"))
-        output_cache.link(namespace)
-        return folder, 0.0
-    print(f"e3gen: compiling {what} into {root} (once)...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    try:
-        folder = _compile(root, namespace, sources, digest, flags)
-    except Exception as error:  # a compiler that fails is as unusable as a missing one
-        raise NativeUnavailable(f"compiling {what} failed ({type(error).__name__}: {error})") from error
+    else:
+        print(f"e3gen: compiling {what} into {root} (once)...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            folder = _compile(root, namespace, sources, digest, flags)
+        except Exception as error:  # a compiler that fails is as unusable as a missing one
+            raise NativeUnavailable(f"compiling {what} failed ({type(error).__name__}: {error})") from error
+        seconds = time.perf_counter() - start
+        print(f"e3gen: compiled {what} in {seconds:.1f}s", file=sys.stderr, flush=True)
     output_cache.link(namespace)
-    seconds = time.perf_counter() - start
-    print(f"e3gen: compiled {what} in {seconds:.1f}s", file=sys.stderr, flush=True)
     return folder, seconds
 
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+from helpers import needs_native_toolchain
+
 PROBE = textwrap.dedent("""
     import torch
     from e3gen import bench
@@ -92,3 +94,27 @@ def test_peak_memory_probe_does_not_count_memory_freed_before_the_call():
         assert result.returncode == 0, (name, result.stderr[-3000:])
         peak = int(result.stdout.split()[1])
         assert peak < 16 * 2**20, f"{name}: the probe saw {peak / 2**20:.1f} MB for a call that allocates nothing"
+
+
+# Property: the probe counts a native output served from e3gen's output cache as fresh memory: the
+# parent made and freed the same 64 MB output (kept by the cache, resident), so without releasing the
+# cache in the child the measured call would reuse it and add nothing.
+NATIVE_CACHED = textwrap.dedent("""
+    import torch
+    from e3gen import bench, o3
+    torch.set_num_threads(1)
+    sh = o3.SphericalHarmonics([0, 1, 2, 3], True, strategy="native")  # 64 bytes a row in float32
+    x = torch.randn(2**20, 3)
+    with torch.no_grad():
+        sh(x).sum().item()  # 64 MB out, freed: kept by the output cache
+        peak = bench._peak_bytes(lambda: sh(x).sum().item())
+    print("peak", peak)
+""")
+
+
+@needs_native_toolchain
+def test_peak_memory_probe_counts_a_native_output_the_output_cache_would_serve():
+    result = subprocess.run([sys.executable, "-c", NATIVE_CACHED], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    peak = int(result.stdout.split()[1])
+    assert peak >= 60 * 2**20, f"the probe saw {peak / 2**20:.1f} MB for a 64 MB native output"

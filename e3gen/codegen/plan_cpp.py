@@ -30,8 +30,10 @@ Decisions (the templates only lay them out):
   completely (no remainder loops: small code, fast compiles, -O2 suffices);
 * one line per nonzero term, ordered by the other indices, with the float printed by `repr`
   (round-trips in float64) and the exact value beside it;
-* the sum over u for dy is kept per lane (`y_lanes[j][v]`) and the lanes are added in a fixed
-  order at the end: vectorised and deterministic (no reduction order left to the compiler);
+* the sum over u for dy is kept per lane: every path of an item adds into one lane accumulator
+  `y_out[j * kLanes + v]`, whose lanes the driver adds in a fixed order after the item's last
+  path: vectorised and deterministic (no reduction order left to the compiler), and the lanes are
+  added once per item, not once per path (that was a seventh of the backward of case (a));
 * the path coefficient c and the weight multiply each term sum once per u, not per term;
 * the kernels are spread over `KERNEL_UNITS` translation units, balanced by number of terms, so
   that a first compile runs them in parallel (ninja); the driver and the op registration (the
@@ -76,13 +78,11 @@ class CppStatement:
 
 @dataclass(frozen=True)
 class CppFunction:
-    """One kernel: `before` once, `body` for every channel u (lanes of a block), `after` once."""
+    """One kernel: `body` for every channel u (lanes of a block)."""
 
     name: str
     comment: Tuple[str, ...]
-    before: Tuple[str, ...]
     body: Tuple[CppStatement, ...]
-    after: Tuple[CppStatement, ...]
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,11 @@ def _grouped(terms: Tuple[SparseTerm, ...], axis: int):
     return [(index, tuple(sorted(group, key=lambda t: t.indices))) for index, group in sorted(groups.items())]
 
 
-def _y_lanes(path: CouplingPath, scale: str):
-    """dy as per-lane partial sums over u: declarations, per-u statements, the final lane sums."""
-    groups = _grouped(path.terms, 1)
-    before = (f"T y_lanes[{2 * path.key[1] + 1}][kLanes] = {{}};",)
-    body = tuple(CppStatement(f"y_lanes[{j}][v]", "+=", "w[u] * ", tuple(_term(t, ("x", "g")) for t in terms))
-                 for j, terms in groups)
-    after = tuple(CppStatement(f"y_out[{j}]", "+=", f"{scale}sum_lanes(y_lanes[{j}])") for j, _ in groups)
-    return before, body, after
+def _y_lanes(path: CouplingPath):
+    """dy as per-lane partial sums over u, added into the item's lane accumulator y_out [dim_y, kLanes]
+    (the driver adds its lanes once per item, after the last path: not once per path)."""
+    return tuple(CppStatement(f"y_out[{j} * kLanes + v]", "+=", "cw * ", tuple(_term(t, ("x", "g")) for t in terms))
+                 for j, terms in _grouped(path.terms, 1))
 
 
 _FORMULAS = {
@@ -145,12 +142,11 @@ def plan_role(path: CouplingPath, role: str) -> CppFunction:
     backward "xyw", for one coupling path."""
     l1, l2, l3 = path.key
     name = f"coupling_{l1}_{l2}_{l3}_d{role}"
-    before, after = (), ()
     if role == "w":
         ordered = tuple(sorted(path.terms, key=lambda t: t.indices))
         body = (CppStatement("w_out[u]", "+=", "c * ", tuple(_term(t, ("y", "x", "g")) for t in ordered)),)
     elif role == "y":
-        before, body, after = _y_lanes(path, "c * ")
+        body = (CppStatement("const T cw", "=", "c * w[u]"),) + _y_lanes(path)
     elif role in ("x", "g"):
         axis, destination, others = {"g": (2, "g_out[{} * M + u]", ("y", "x")), "x": (0, "x_out[{} * M + u]", ("y", "g"))}[role]
         body = (CppStatement("const T cw", "=", "c * w[u]"),) + tuple(
@@ -163,15 +159,14 @@ def plan_role(path: CouplingPath, role: str) -> CppFunction:
         body += tuple(CppStatement(f"const T a{i}", "=", "", tuple(_term(t, ("y", "g")) for t in terms)) for i, terms in groups)
         body += tuple(CppStatement(f"x_out[{_component(i)}]", "+=", f"cw * a{i}") for i, _ in groups)
         body += (CppStatement("w_out[u]", "+=", "c * ", tuple(CppTerm("+", f"x[{_component(i)}] * a{i}", "") for i, _ in groups)),)
-        before, y_body, after = _y_lanes(path, "c * ")
-        body += y_body
+        body += _y_lanes(path)
     d1, d2, d3 = 2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1
     comment = (
         f"l1={l1} (x) l2={l2} -> l3={l3}, derivative of F with respect to {role}: {_FORMULAS[role]}.",
         f"x [{d1}, M], y [{d2}], w [M], g [{d3}, M] (ir_mul: u contiguous, M a multiple of kLanes); "
         f"{len(path.terms)} nonzero terms of {d1 * d2 * d3}.",
     )
-    return CppFunction(name, comment, before, body, after)
+    return CppFunction(name, comment, body)
 
 
 def _kernel_units(paths: Tuple[CouplingPath, ...], units: int) -> Tuple[Tuple[int, ...], ...]:

@@ -3,7 +3,8 @@
 Properties: `_median_interleaved` times every run `repeats` times, each repeat in another of their
 orders (all permutations in turn), so that every run follows every other one (the memory and cache state a library
 meets depends on what ran before it); a comparison library (sphericart in case d) is reported with
-the e3gen time of its own pairing, and the ratio printed is that pair's ratio.
+the e3gen time of its own pairing, and the ratio printed is that pair's ratio; `_forward_backward`
+makes its cotangent once (an input of the backward, not work of the library timed).
 """
 
 from e3gen import bench
@@ -33,3 +34,24 @@ def test_a_row_with_a_bound_prints_it_and_e3gen_time_over_it():
     row.bound, row.bandwidth = 0.015, 30e9
     assert "bound 15.0 ms at 30 GB/s (e3gen/bound 6.0)" in bench.format_rows([row])
     assert "bound" not in bench.format_rows([bench.Row("b fully connected 16x", 20_000, "fwd", "eager", 0.7, 0.2)])
+
+
+def test_forward_backward_makes_its_cotangent_of_ones_once_and_remakes_it_for_a_new_shape():
+    import torch
+
+    seen = []
+
+    class Doubling(torch.nn.Module):
+        def forward(self, x):
+            out = 2 * x
+            out.register_hook(lambda g: seen.append(g))
+            return out
+
+    x = torch.randn(5, 3)
+    run = bench._forward_backward(Doubling(), (x,))
+    run(), run(), run()
+    assert all(torch.equal(g, torch.ones(5, 3)) for g in seen)
+    assert len({g.data_ptr() for g in seen}) == 1  # one cotangent, made by the first call (not timed again)
+    run = bench._forward_backward(Doubling(), (torch.randn(4, 2, dtype=torch.float64),))
+    run()
+    assert seen[-1].shape == (4, 2) and seen[-1].dtype == torch.float64 and torch.equal(seen[-1], torch.ones(4, 2, dtype=torch.float64))

@@ -67,6 +67,23 @@ def test_channelwise_product_and_its_gradients_are_written_whole_into_reused_blo
         torch.testing.assert_close(got, want, **TOL)
 
 
+def test_product_blocks_shared_by_paths_or_written_by_none_are_whole_in_reused_blocks():
+    # The product writes each output block when its last path has run (and zeroes the accumulator for
+    # the next row): two paths add into 32x0e and two into 32x1o, none into 32x2e (zero, never computed).
+    instructions = [(0, 0, 0, "uvu", True), (1, 1, 0, "uvu", True), (0, 1, 1, "uvu", True), (1, 0, 1, "uvu", True)]
+    layers = {strategy: o3.TensorProduct("32x0e+32x1o", "0e+1o", "32x0e+32x1o+32x2e", instructions, shared_weights=False,
+                                         internal_weights=False, strategy=strategy) for strategy in ("dense", "native")}
+    assert layers["native"]._native_layout is not None
+    rows = 2000
+    x, y, w = (_randn(rows, d, seed=s) for s, d in enumerate((layers["dense"].irreps_in1.dim, layers["dense"].irreps_in2.dim,
+                                                                layers["dense"].weight_numel)))
+    with torch.no_grad():
+        expected = layers["dense"](x, y, w)
+        (out,) = _twice_on_dirty_blocks(lambda: (layers["native"](x, y, w),))
+    assert expected[:, 128:].abs().max() == 0 and expected[:, :128].abs().min() > 0
+    torch.testing.assert_close(out, expected, **TOL)
+
+
 def test_fused_convolution_zeroes_receivers_without_edges_in_a_reused_block():
     dense = o3.channelwise_tensor_product("32x0e+32x1o+32x2e", "0e+1o+2e", lmax=3, strategy="dense")
     nodes, edges = 2000, 3000

@@ -1,5 +1,7 @@
-"""Native results larger than the caches (>= 32 MB) are written with streaming stores, through a row
-buffer: they must hold the same numbers as the Torch kernels, whatever the row length's alignment.
+"""Native results larger than the caches (>= 32 MB) are written with streaming stores (the product
+block by block, as each block's last path has run, where a block starts on a 64-byte boundary; other
+results through a row buffer): they must hold the same numbers as the Torch kernels, whatever the
+row length's alignment.
 
 Property: for a product whose output crosses that size, the native forward equals strategy="dense"
 to 1e-12 (float64; float32 to 1e-5, the same coefficients summed in another order) on

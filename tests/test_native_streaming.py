@@ -9,6 +9,8 @@ to 1e-12 (float64; float32 to 1e-5, the same coefficients summed in another orde
     product, 4,992 components) and
 (2) rows of an odd length, so that most rows start inside a cache line and the ragged ends of each
     row take ordinary stores;
+(3) blocks of 16 channels (whole vectors, moved in registers) that start off a 64-byte boundary
+    (behind a 3x0e block), which must take ordinary stores, not streaming ones;
 and the float32 case too (eight floats per vector instead of four doubles). Small outputs take the
 ordinary path and are covered by tests/test_native.py.
 """
@@ -33,9 +35,13 @@ def _odd_product(strategy):
     return o3.channelwise_tensor_product("3x0e+1x1o+1x2e", "0e+1o", lmax=3, strategy=strategy)
 
 
+def _wide_blocks_off_the_line(strategy):
+    return o3.channelwise_tensor_product("3x0e+16x1o+16x2e", "0e+1o", lmax=3, strategy=strategy)
+
+
 @needs_native_toolchain
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("make, aligned", [(_conv_product, True), (_odd_product, False)])
+@pytest.mark.parametrize("make, aligned", [(_conv_product, True), (_odd_product, False), (_wide_blocks_off_the_line, False)])
 def test_outputs_larger_than_the_caches_equal_the_torch_kernels(make, aligned, dtype, tol):
     dense, native = make("dense"), make("native")
     dim = dense.irreps_out.dim

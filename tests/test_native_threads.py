@@ -64,3 +64,32 @@ def test_native_product_convolution_and_harmonics_share_the_work_among_torchs_th
         sh = o3.SphericalHarmonics(list(range(9)), normalize=True, normalization="component", strategy="native")
         vectors = torch.randn(100_000, 3, generator=g)
         assert len(_threads_that_worked(lambda: sh(vectors), 40)) >= 2, "the native harmonics ran on one thread"
+
+
+def _mkl_max_threads():
+    """MKL's thread count for BLAS calls on this thread (its thread-local setting, else the global one),
+    or None where torch's BLAS is not MKL."""
+    import ctypes
+
+    library = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+    if not hasattr(library, "MKL_Get_Max_Threads"):
+        assert not torch.backends.mkl.is_available(), "torch reports MKL but libtorch_cpu exports no MKL_Get_Max_Threads"
+        return None
+    return library.MKL_Get_Max_Threads()
+
+
+@needs_native_toolchain
+def test_native_fully_connected_gives_back_mkls_thread_count_to_the_calling_thread(two_threads):
+    # Its workers ask MKL for one thread each while they work (MKL's threads nested in ours would fight
+    # over the cores); the calling thread is one of them. Left at one, every later matrix product of the
+    # program on that thread (the model's own, torch's) ran on one core: NequIP's radial MLP at half speed.
+    before = _mkl_max_threads()
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        tp = o3.FullyConnectedTensorProduct("8x0e+8x1o+4x2e", "0e+1o", "8x0e+8x1o+4x2e", strategy="native").to(dtype)
+        x = torch.randn(600, tp.irreps_in1.dim, generator=g, dtype=dtype, requires_grad=True)
+        y = torch.randn(600, tp.irreps_in2.dim, generator=g, dtype=dtype, requires_grad=True)
+        tp(x, y).square().sum().backward()
+        assert _mkl_max_threads() == before, f"{dtype}: MKL's threads on the calling thread were {before}, now {_mkl_max_threads()}"
+    if before is not None:
+        assert before == 2, f"MKL's thread count follows torch.set_num_threads(2): got {before}"

@@ -79,7 +79,7 @@ def _mkl_max_threads():
 
 
 @needs_native_toolchain
-def test_native_fully_connected_gives_back_mkls_thread_count_to_the_calling_thread(two_threads):
+def test_native_rowwise_products_give_back_mkls_thread_count_to_the_calling_thread(two_threads):
     # Its workers ask MKL for one thread each while they work (MKL's threads nested in ours would fight
     # over the cores); the calling thread is one of them. Left at one, every later matrix product of the
     # program on that thread (the model's own, torch's) ran on one core: NequIP's radial MLP at half speed.
@@ -91,5 +91,8 @@ def test_native_fully_connected_gives_back_mkls_thread_count_to_the_calling_thre
         y = torch.randn(600, tp.irreps_in2.dim, generator=g, dtype=dtype, requires_grad=True)
         tp(x, y).square().sum().backward()
         assert _mkl_max_threads() == before, f"{dtype}: MKL's threads on the calling thread were {before}, now {_mkl_max_threads()}"
+        full = o3.FullTensorProduct("2x0e+1o+2e", "0e+1o", strategy="native")  # the same workers, no weights
+        full(x[:, :10].detach().requires_grad_(), y).square().sum().backward()
+        assert _mkl_max_threads() == before, f"{dtype}, product without weights: MKL's threads were {before}, now {_mkl_max_threads()}"
     if before is not None:
         assert before == 2, f"MKL's thread count follows torch.set_num_threads(2): got {before}"

@@ -66,16 +66,22 @@ def test_native_product_convolution_and_harmonics_share_the_work_among_torchs_th
         assert len(_threads_that_worked(lambda: sh(vectors), 40)) >= 2, "the native harmonics ran on one thread"
 
 
-def _mkl_max_threads():
-    """MKL's thread count for BLAS calls on this thread (its thread-local setting, else the global one),
-    or None where torch's BLAS is not MKL."""
+def _mkl():
+    """torch's MKL (statically linked into libtorch_cpu, its C interface exported), or None where torch's
+    BLAS is not MKL."""
     import ctypes
 
     library = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
     if not hasattr(library, "MKL_Get_Max_Threads"):
         assert not torch.backends.mkl.is_available(), "torch reports MKL but libtorch_cpu exports no MKL_Get_Max_Threads"
         return None
-    return library.MKL_Get_Max_Threads()
+    return library
+
+
+def _mkl_max_threads():
+    """MKL's thread count for BLAS calls on this thread (its thread-local setting, else the global one)."""
+    library = _mkl()
+    return None if library is None else library.MKL_Get_Max_Threads()
 
 
 @needs_native_toolchain
@@ -94,5 +100,14 @@ def test_native_rowwise_products_give_back_mkls_thread_count_to_the_calling_thre
         full = o3.FullTensorProduct("2x0e+1o+2e", "0e+1o", strategy="native")  # the same workers, no weights
         full(x[:, :10].detach().requires_grad_(), y).square().sum().backward()
         assert _mkl_max_threads() == before, f"{dtype}, product without weights: MKL's threads were {before}, now {_mkl_max_threads()}"
-    if before is not None:
-        assert before == 2, f"MKL's thread count follows torch.set_num_threads(2): got {before}"
+    if before is None:
+        return
+    assert before == 2, f"MKL's thread count follows torch.set_num_threads(2): got {before}"
+    # a thread-local setting of the caller's own is given back as it was (not cleared to the global one)
+    library = _mkl()
+    library.MKL_Set_Num_Threads_Local(1)
+    try:
+        tp(x, y).square().sum().backward()
+        assert _mkl_max_threads() == 1, f"the caller's own thread-local MKL setting (1) became {_mkl_max_threads()}"
+    finally:
+        library.MKL_Set_Num_Threads_Local(0)  # back to the global setting

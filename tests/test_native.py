@@ -72,10 +72,10 @@ def test_native_product_and_its_first_and_second_derivatives_equal_the_torch_ker
 
 @st.composite
 def wide_channelwise_cases(draw):
-    """Multiplicities around the kernels' channel blocks (one 64-byte line: 8 float64 or 16 float32
-    lanes; 1, 7, 8, 9, 15, 16, 17, 33 channels, so padded blocks of one to three lane blocks in
-    either dtype), which operands need a gradient (any non-empty subset: the fused x/y/w kernel,
-    pairs and single roles), the dtype, and 0-4 rows."""
+    """Multiplicities around the kernels' channel blocks (plan_cpp.LANES = 8 lanes in either dtype;
+    1, 7, 8, 9, 15, 16, 17, 33 channels, so padded blocks of one to five lane blocks, and the 16-
+    and 8-channel runs of the register transposes), which operands need a gradient (any non-empty
+    subset: the fused x/y/w kernel, pairs and single roles), the dtype, and 0-4 rows."""
     muls = [draw(st.sampled_from([1, 7, 8, 9, 15, 16, 17, 33])) for _ in range(2)]
     irreps_in = f"{muls[0]}x0e+{muls[1]}x1o"
     wanted = draw(st.sampled_from([(0, 1, 2), (0,), (1,), (2,), (0, 1), (1, 2), (0, 2)]))

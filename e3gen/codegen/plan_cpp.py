@@ -24,18 +24,14 @@ Decisions (the templates only lay them out):
 * one function per (path, roles), named `coupling_<l1>_<l2>_<l3>_d<roles>`; roles "x", "y",
   "w", "g" (the output) and "xyw" (the fused backward), in that order, which is also the order
   of the dispatch table;
-* channels in blocks of one 64-byte line, `kLanes<T>` = BLOCK_BYTES / sizeof(T) lanes (16 float32,
-  8 float64): the driver pads every channel block to a multiple of kLanes<T> with zeros, so each
-  kernel is one loop over blocks around a fixed-length loop over lanes, which the compiler
-  vectorises completely (no remainder loops: small code, fast compiles, -O2 suffices). A whole
-  line per iteration gives each term sum two independent 256-bit FMA chains (or one 512-bit);
-  float32 in blocks of 8 (half a line) made case (a) about 15% slower on the 2-core Zen 4 box
-  (2026-12-01: one thread, 200 rows forward 0.57-0.86 against 0.46-0.53 ms), float64 in blocks
-  of 16 no faster than in blocks of 8;
+* channels in blocks of `LANES` (8: one 256-bit vector of float32, one 512-bit vector of float64):
+  the driver pads every channel block to a multiple of LANES with zeros, so each kernel is one
+  loop over blocks around a fixed-length loop over lanes, which the compiler vectorises
+  completely (no remainder loops: small code, fast compiles, -O2 suffices);
 * one line per nonzero term, ordered by the other indices, with the float printed by `repr`
   (round-trips in float64) and the exact value beside it;
 * the sum over u for dy is kept per lane: every path of an item adds into one lane accumulator
-  `y_out[j * kLanes<T> + v]`, whose lanes the driver adds in a fixed order after the item's last
+  `y_out[j * kLanes + v]`, whose lanes the driver adds in a fixed order after the item's last
   path: vectorised and deterministic (no reduction order left to the compiler), and the lanes are
   added once per item, not once per path (that was a seventh of the backward of case (a));
 * the path coefficient c and the weight multiply each term sum once per u, not per term;
@@ -57,7 +53,7 @@ from e3gen.ir.nodes import BuildIR, CouplingPath, SparseTerm
 # dispatch table (the four single roles, then the fused backward).
 ROLES = ("x", "y", "w", "g")
 FUNCTION_ROLES = ("x", "y", "w", "g", "xyw")
-BLOCK_BYTES = 64
+LANES = 8
 KERNEL_UNITS = 4
 
 
@@ -96,7 +92,7 @@ class CppUnitPlan:
     triples: Tuple[Tuple[int, int, int], ...]  # index = the triple id the runtime passes
     functions: Tuple[CppFunction, ...]  # len(triples) * 5, FUNCTION_ROLES-major within a triple
     num_terms: int
-    block_bytes: int  # a channel block: kLanes<T> = block_bytes / sizeof(T) lanes
+    lanes: int
     component_dims: Tuple[int, ...]  # 2l + 1 for l <= lmax: the transposes specialised for each
     kernel_units: Tuple[Tuple[int, ...], ...]  # triple ids per kernel translation unit
 
@@ -126,9 +122,9 @@ def _grouped(terms: Tuple[SparseTerm, ...], axis: int):
 
 
 def _y_lanes(path: CouplingPath):
-    """dy as per-lane partial sums over u, added into the item's lane accumulator y_out [dim_y, kLanes<T>]
+    """dy as per-lane partial sums over u, added into the item's lane accumulator y_out [dim_y, kLanes]
     (the driver adds its lanes once per item, after the last path: not once per path)."""
-    return tuple(CppStatement(f"y_out[{j} * kLanes<T> + v]", "+=", "cw * ", tuple(_term(t, ("x", "g")) for t in terms))
+    return tuple(CppStatement(f"y_out[{j} * kLanes + v]", "+=", "cw * ", tuple(_term(t, ("x", "g")) for t in terms))
                  for j, terms in _grouped(path.terms, 1))
 
 
@@ -167,7 +163,7 @@ def plan_role(path: CouplingPath, role: str) -> CppFunction:
     d1, d2, d3 = 2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1
     comment = (
         f"l1={l1} (x) l2={l2} -> l3={l3}, derivative of F with respect to {role}: {_FORMULAS[role]}.",
-        f"x [{d1}, M], y [{d2}], w [M], g [{d3}, M] (ir_mul: u contiguous, M a multiple of kLanes<T>); "
+        f"x [{d1}, M], y [{d2}], w [M], g [{d3}, M] (ir_mul: u contiguous, M a multiple of kLanes); "
         f"{len(path.terms)} nonzero terms of {d1 * d2 * d3}.",
     )
     return CppFunction(name, comment, body)
@@ -187,5 +183,5 @@ def _kernel_units(paths: Tuple[CouplingPath, ...], units: int) -> Tuple[Tuple[in
 def plan_cpp_unit(ir: BuildIR) -> CppUnitPlan:
     """Every coupling path of the IR, five functions each, spread over the kernel units."""
     functions = tuple(plan_role(path, role) for path in ir.coupling_paths for role in FUNCTION_ROLES)
-    return CppUnitPlan(ir.lmax, ir.sha256, tuple(p.key for p in ir.coupling_paths), functions, ir.num_terms, BLOCK_BYTES,
+    return CppUnitPlan(ir.lmax, ir.sha256, tuple(p.key for p in ir.coupling_paths), functions, ir.num_terms, LANES,
                        tuple(2 * l + 1 for l in range(ir.lmax + 1)), _kernel_units(ir.coupling_paths, KERNEL_UNITS))

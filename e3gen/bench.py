@@ -76,14 +76,16 @@ class Row:
         return self.e3gen / self.e3nn
 
 
-def _conv_product(o3):
-    irreps_in = o3.Irreps("32x0e+32x1o+32x2e+32x3o")
-    irreps_sh = o3.Irreps("0e+1o+2e+3o")
+def _conv_product(o3, irreps_in: str = "32x0e+32x1o+32x2e+32x3o", irreps_sh: str = "0e+1o+2e+3o", lmax_out: int = 3):
+    """A convolution's channel-wise product (uvu, per-edge weights) into every output l <= lmax_out, the
+    outputs sorted; by default case (a), NequIP's lmax-3 convolution product."""
+    irreps_in = o3.Irreps(irreps_in)
+    irreps_sh = o3.Irreps(irreps_sh)
     out, instructions = [], []
     for i1, (mul, ir1) in enumerate(irreps_in):
         for i2, (_, ir2) in enumerate(irreps_sh):
             for ir in ir1 * ir2:
-                if ir.l <= 3:
+                if ir.l <= lmax_out:
                     instructions.append((i1, i2, len(out), "uvu", True))
                     out.append((mul, ir))
     out, p, _ = o3.Irreps(out).sort()

@@ -42,18 +42,6 @@ def _library(folder: str):
     return os.path.basename(folder), getattr(torch.ops, os.path.basename(folder)).channelwise
 
 
-def _product(o3, irreps_in: str, irreps_sh: str, lmax_out: int):
-    irreps_in, irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
-    out, instructions = [], []
-    for i1, (mul, ir1) in enumerate(irreps_in):
-        for i2, (_, ir2) in enumerate(irreps_sh):
-            for ir in ir1 * ir2:
-                if ir.l <= lmax_out:
-                    instructions.append((i1, i2, len(out), "uvu", True))
-                    out.append((mul, ir))
-    return o3.TensorProduct(irreps_in, irreps_sh, out, instructions, shared_weights=False, internal_weights=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("libraries", nargs="+", help="library folders of the e3gen cache (two or more)")
@@ -64,16 +52,17 @@ def main() -> None:
     args = parser.parse_args()
 
     from e3gen import o3
+    from e3gen.bench import _conv_product
     from e3gen.native import ops
 
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     libraries = [_library(folder) for folder in args.libraries]
     if args.case == "a":
-        tp = _product(o3, "32x0e+32x1o+32x2e+32x3o", "0e+1o+2e+3o", 3)
+        tp = _conv_product(o3)
         sizes = [(None, 200, 400), (None, 20_000, 5)]
     else:
-        tp = _product(o3, "16x0e+16x1o+16x2e+16x0o+16x1e+16x2o", "0e+1o+2e", 2)
+        tp = _conv_product(o3, "16x0e+16x1o+16x2e+16x0o+16x1e+16x2o", "0e+1o+2e", lmax_out=2)
         sizes = [(40, 1_536, 200), (500, 19_360, 15)]
     tables = ops.tables(ops.layout_of(tp.irreps_in1, tp.irreps_in2, tp.irreps_out, tp.instructions).key())
     none = torch.empty(0, dtype=torch.int64)
@@ -97,14 +86,14 @@ def main() -> None:
             for label, op in libraries[1:]:
                 for a, b in zip(reference, call(op)):
                     torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, msg=lambda m: f"{label} differs: {m}")
-            times = {label: [] for label, _ in libraries}
+            times = [[] for _ in libraries]  # (the same folder may be passed twice: an A/A check of the noise)
             for _ in range(args.rounds):
-                for label, op in libraries:
+                for (_, op), measured in zip(libraries, times):
                     start = time.perf_counter()
                     for _ in range(repeats):
                         call(op)
-                    times[label].append(1e3 * (time.perf_counter() - start) / repeats)
-            cells = " | ".join(f"{label[-12:]} {statistics.median(t):.3f} / {min(t):.3f}" for label, t in times.items())
+                    measured.append(1e3 * (time.perf_counter() - start) / repeats)
+            cells = " | ".join(f"{label[-12:]} {statistics.median(t):.3f} / {min(t):.3f}" for (label, _), t in zip(libraries, times))
             print(f"{rows:>6} rows {name:<17} {cells}", flush=True)
 
 

@@ -55,3 +55,19 @@ def test_forward_backward_makes_its_cotangent_of_ones_once_and_remakes_it_for_a_
     run = bench._forward_backward(Doubling(), (torch.randn(4, 2, dtype=torch.float64),))
     run()
     assert seen[-1].shape == (4, 2) and seen[-1].dtype == torch.float64 and torch.equal(seen[-1], torch.ones(4, 2, dtype=torch.float64))
+
+
+def test_the_convolution_product_keeps_every_output_up_to_lmax_out_and_sorts_them():
+    """`_conv_product` (case (a) by default; other shapes for tools/ab_native.py): one uvu instruction per
+    (input, harmonic, output l <= lmax_out), outputs sorted by l and parity."""
+    from e3gen import o3
+
+    default = bench._conv_product(o3)
+    assert str(default.irreps_in1) == "32x0e+32x1o+32x2e+32x3o" and default.irreps_out.dim == 4992
+    tp = bench._conv_product(o3, "2x0e+2x1o", "0e+1o+2e", lmax_out=1)
+    expected = o3.Irreps([(2, ir) for _, ir1 in o3.Irreps("2x0e+2x1o") for _, ir2 in o3.Irreps("0e+1o+2e")
+                          for ir in ir1 * ir2 if ir.l <= 1]).sort().irreps
+    assert tp.irreps_out == expected
+    assert max(ir.l for _, ir in tp.irreps_out) == 1
+    assert [ir for _, ir in tp.irreps_out] == sorted(ir for _, ir in tp.irreps_out)
+    assert all(ins.connection_mode == "uvu" and ins.has_weight for ins in tp.instructions)
